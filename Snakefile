@@ -1,0 +1,26 @@
+# orca-bench: the task x backbone x aligner x seed grid of ORCA (align, then refine) as a Snakemake DAG.
+#   snakemake                      build the tables listed under `targets` in config/config.yaml
+#   snakemake table_default        build one table (or ask for its file: results/default.csv)
+#   snakemake --profile slurm      the same on a SLURM cluster
+from snakemake.utils import min_version
+
+min_version("8.10")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        [table_outputs(name) for name in config["targets"]],
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/sources.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/refine.smk"
+include: "workflow/rules/report.smk"

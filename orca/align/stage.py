@@ -1,0 +1,112 @@
+"""The align stage: train only the embedder so embedded target data gets close to the source features.
+
+One epoch (the paper's loop): visit the classes in random order; for each class embed up to
+``maxsamples`` of its training samples, mean-pool over tokens, add ``weight_c * d(source, class)``
+and backpropagate; then take one optimizer step and one StepLR step. ``weight_c`` is the class's
+share of the training set, so the epoch's distance is a class-weighted average. Tasks without
+classes use k-means pseudo-labels of their targets.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..backbones import load_body
+from ..embedders import build_embedder
+from ..runtime import atomic_torch_save, atomic_write_json, pick_device, provenance, seed_everything
+from ..sources import cluster_labels, load_source
+from ..taskdata import prepare_split
+from ..tasks import Task, settings_hash, stage_settings
+from .distances import make_aligner
+
+
+def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Class ids for the class-wise loop: the labels, or k-means clusters of the targets (N,) int64."""
+    if task.spec["output"]["kind"] == "classification":
+        return y.astype(np.int64)
+    return cluster_labels(y.reshape(len(y), -1).astype(np.float32), k=k, seed=seed)
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; allowed: adam, adamw, sgd")
+
+
+def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
+              data_dir: str | Path, device: str | None = None, body=None, log=print) -> dict:
+    """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record."""
+    start = time.time()
+    settings = stage_settings(task, "align")
+    cfg = task.spec["align"]
+    dev = pick_device(device)
+    gen = seed_everything(seed)
+    data = prepare_split(task, seed, data_dir)
+    body = body or load_body(backbone)
+    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, body, task.spec["embedder"]).to(dev)
+
+    labels = align_labels(task, data.y_train, cfg["pseudo_labels"], seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    weights = counts / counts.sum()
+    by_class = {int(c): np.flatnonzero(labels == c) for c in classes}
+
+    src_x, src_y = load_source(source_path)
+    if cfg["max_source"] and len(src_x) > cfg["max_source"]:
+        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg["max_source"]]
+        src_x, src_y = src_x[keep], src_y[keep]
+    if src_x.shape[1] != body.width:
+        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {body.width}; "
+                         f"rebuild the source features of {backbone}")
+    distance = make_aligner(aligner)
+    distance.prepare(src_x.to(dev), src_y.to(dev))
+
+    optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    x_train = torch.from_numpy(data.x_train)
+    history = []
+    for epoch in range(cfg["epochs"]):
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for ci in torch.randperm(len(classes), generator=gen).tolist():
+            idx = by_class[int(classes[ci])]
+            if len(idx) > cfg["maxsamples"]:
+                pick = torch.randperm(len(idx), generator=gen)[: cfg["maxsamples"]].numpy()
+                idx = idx[np.sort(pick)]
+            tokens, _ = embedder(x_train[idx].to(dev))
+            feats = tokens.mean(dim=1)
+            target_y = torch.full((len(idx),), int(classes[ci]), dtype=torch.long, device=dev)
+            loss = float(weights[ci]) * distance(feats, target_y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"align distance became {loss.item()} at epoch {epoch}, class "
+                                         f"{int(classes[ci])}; lower align.lr in {task.path}")
+            loss.backward()
+            total += loss.item()
+        optimizer.step()
+        scheduler.step()
+        history.append(total)
+        log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
+            f"distance {total:.5g}")
+
+    out_dir = Path(out_dir)
+    record = {
+        "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
+        "distance_per_epoch": history, "num_classes": len(classes),
+        "source": str(source_path), "num_source": len(src_x),
+        "settings": settings, "settings_hash": settings_hash(settings),
+        "wall_time_s": round(time.time() - start, 3), "provenance": provenance(dev),
+    }
+    atomic_torch_save({k: v.cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
+    atomic_write_json(out_dir / "align.json", record)
+    return record
+
+
+def load_align_record(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / "align.json").read_text())

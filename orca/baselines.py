@@ -1,0 +1,74 @@
+"""Classical baselines measured in the same run: XGBoost and logistic regression on flattened inputs.
+
+They see exactly the training split the networks train on (validation rows held out, unused) and are
+scored on the same test split with the same metric.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .metrics import get_metric
+from .runtime import atomic_write_json, provenance
+from .taskdata import prepare_split
+from .tasks import Task, settings_hash, stage_settings
+
+
+def _xgboost(kind: str, seed: int):
+    import xgboost as xgb
+
+    common = dict(n_estimators=200, max_depth=4, learning_rate=0.1, n_jobs=1, random_state=seed)
+    return xgb.XGBClassifier(**common) if kind == "classification" else xgb.XGBRegressor(**common)
+
+
+def _logistic_regression(kind: str, seed: int):
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if kind == "classification":
+        return LogisticRegression(max_iter=2000, random_state=seed)
+    return Ridge(random_state=seed)
+
+
+BASELINES: dict[str, Callable] = {"xgboost": _xgboost, "logistic-regression": _logistic_regression}
+
+
+def scores_of(model, x: np.ndarray, kind: str) -> np.ndarray:
+    """Scores in the form the metrics take: log-probabilities (logits up to a constant) for classifiers."""
+    if kind == "classification":
+        return np.log(np.clip(model.predict_proba(x), 1e-12, 1.0))
+    return np.asarray(model.predict(x)).reshape(len(x), -1)
+
+
+def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_dir: str | Path) -> dict:
+    """Fit one baseline on one seed's split; write the result JSON (same fields as a refine result)."""
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; allowed: {', '.join(sorted(BASELINES))}")
+    kind = task.spec["output"]["kind"]
+    if kind not in ("classification", "regression"):
+        raise ValueError(f"baseline {method!r} supports classification and regression tasks, not {kind!r}")
+    start = time.time()
+    np.random.seed(seed)
+    data = prepare_split(task, seed, data_dir)
+    metric = get_metric(task.spec["metric"])
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    y_fit = data.y_train if kind == "classification" else data.y_train.reshape(len(data.y_train), -1)
+    model = BASELINES[method](kind, seed).fit(flat(data.x_train), y_fit)
+    val = float(metric.fn(data.y_val, scores_of(model, flat(data.x_val), kind)))
+    test = float(metric.fn(data.y_test, scores_of(model, flat(data.x_test), kind)))
+    settings = {**stage_settings(task, "baseline"), "baseline": method}
+    record = {
+        "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": "-",
+        "method": method, "seed": seed, "metric": metric.name, "metric_display": metric.display,
+        "higher_is_better": metric.higher_is_better,
+        "scores": {"test_at_best_val": test, "test_last_epoch": test, "best_val": val, "best_epoch": None},
+        "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
+        "settings": settings, "settings_hash": settings_hash(settings),
+        "published_key": task.spec["published"][0] if task.spec["published"] else None,
+        "wall_time_s": round(time.time() - start, 3),
+        "provenance": {**provenance(), "run_file": str(out_path)},
+    }
+    atomic_write_json(out_path, record)
+    return record

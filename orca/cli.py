@@ -1,0 +1,173 @@
+"""Command line: one subcommand per stage. The Snakemake rules call these; so can you.
+
+  orca tasks                               list the task files found
+  orca fetch    --task T                   make T's raw data available in the data folder
+  orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
+  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D
+  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
+  orca baseline --task T --method xgboost --seed S --out R.json
+  orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
+
+A task is a name found under --benchmarks (repeatable) or a path to its YAML file.
+Exit status: 0 on success, 2 for bad input (the message says what to fix), 1 for anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
+
+
+def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
+    p.add_argument("--benchmarks", action="append", default=None,
+                   help="folder of task files (repeatable; default: $ORCA_BENCHMARKS or ./benchmarks)")
+    p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
+                   help="where raw and prepared data live (default: $ORCA_DATA_DIR or .cache/orca/data)")
+    p.add_argument("--overrides", default="{}",
+                   help='JSON merged into every task file, e.g. \'{"refine": {"epochs": 2}}\'')
+    if task:
+        p.add_argument("--task", required=True, help="task name or path to a task YAML file")
+
+
+def _run_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU if present)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $ORCA_THREADS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orca", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list task files")
+    _common(p, task=False)
+
+    p = sub.add_parser("fetch", help="make a task's raw data available locally")
+    _common(p)
+    p.add_argument("--done", default=None, help="file to touch when the data are in place (for the workflow)")
+
+    p = sub.add_parser("sources", help="build a backbone's source features")
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--max-samples", type=int, default=5000)
+    p.add_argument("--from-npy", nargs=2, metavar=("XS", "YS"), default=None,
+                   help="use released features instead, e.g. the paper's text_xs.npy text_ys.npy")
+    p.add_argument("--threads", type=int, default=None)
+
+    p = sub.add_parser("align", help="train a task's embedder towards the source features")
+    _common(p)
+    _run_opts(p)
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--aligner", required=True)
+    p.add_argument("--source", required=True, help="source features .npz (orca sources)")
+    p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
+
+    p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
+    _common(p)
+    _run_opts(p)
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--aligner", required=True, help="method name recorded in the result ('none' = naive fine-tuning)")
+    p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
+    p.add_argument("--out", required=True, help="result JSON")
+
+    p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
+    _common(p)
+    p.add_argument("--method", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("report", help="aggregate run JSONs into a CSV, LaTeX/Markdown tables and a plot")
+    p.add_argument("--table", required=True)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--reports-dir", default="reports")
+    p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
+    p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("runs", nargs="+", help="result JSON files")
+    return parser
+
+
+def _task(args):
+    from .tasks import resolve_task
+
+    dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
+    return resolve_task(args.task, dirs, json.loads(args.overrides))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, FileNotFoundError, RuntimeError, json.JSONDecodeError) as err:
+        # ValueError covers TaskError, DataError and the registries' unknown-name errors.
+        print(f"orca {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    from .runtime import set_threads
+
+    set_threads(getattr(args, "threads", None))
+    if args.command == "tasks":
+        from .tasks import find_task_files, load_task
+
+        dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
+        for name, path in find_task_files(dirs).items():
+            t = load_task(path)
+            print(f"{name:24s} {t.spec['suite']:12s} {t.spec['metric']:22s} {t.title}  [{path}]")
+        return 0
+    if args.command == "fetch":
+        from .data import fetch
+
+        task = _task(args)
+        fetch(task.spec["data"]["loader"], task.spec["data"]["args"], Path(args.data_dir))
+        if args.done:
+            Path(args.done).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.done).write_text(f"{task.name}\n")
+        return 0
+    if args.command == "sources":
+        from .sources import build_source_features, from_arrays, save_source
+
+        feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
+                 else build_source_features(args.backbone, max_samples=args.max_samples))
+        save_source(feats, args.out)
+        print(f"source features {feats['xs'].shape} -> {args.out} ({feats['origin']})")
+        return 0
+    if args.command == "align":
+        from .align.stage import run_align
+
+        run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
+                  device=args.device)
+        return 0
+    if args.command == "refine":
+        from .refine import run_refine
+
+        rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
+                         embedder_path=args.embedder, device=args.device)
+        print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
+              f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
+        return 0
+    if args.command == "baseline":
+        from .baselines import run_baseline
+
+        rec = run_baseline(_task(args), args.method, args.seed, args.out, args.data_dir)
+        print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} {rec['scores']['test_at_best_val']:.4g}")
+        return 0
+    if args.command == "report":
+        from .report import build_report
+
+        written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
+                               Path(args.reports_dir), Path(args.published) if args.published else None,
+                               score=args.score)
+        for path in (written.values() if isinstance(written, dict) else written):
+            print(f"wrote {path}")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Task-specific embedders: target inputs -> token embeddings of the body's width.
+
+Embedder1D  (B, C, L)    -> (B, T, D), T = L / stack <= target_seq_len (Conv1d, kernel = stride = stack)
+Embedder2D  (B, C, H, W) -> (B, h*w, D) with grid (h, w) = (S / p, S / p) after resizing to S x S
+Both return ``(tokens, grid)``; grid is None for 1D. Initialisation follows the paper: the 1D
+embedder copies the body's LayerNorm and position embeddings, the 2D embedder tiles the body's
+patch-projection weights across input channels.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def stack_number(length: int, target_seq_len: int) -> int:
+    """Smallest divisor s of ``length`` with length / s <= target_seq_len (the paper's stack number)."""
+    if length < 1 or target_seq_len < 1:
+        raise ValueError(f"length and target_seq_len must be positive, got {length}, {target_seq_len}")
+    for s in range(1, length + 1):
+        if length % s == 0 and length // s <= target_seq_len:
+            return s
+    return length
+
+
+class Embedder1D(nn.Module):
+    """Conv1d patching + learned positions + LayerNorm. (B, C, L) -> (B, L // stack, D)."""
+
+    def __init__(self, in_channels: int, length: int, width: int, target_seq_len: int,
+                 max_positions: int | None = None):
+        super().__init__()
+        self.stack = stack_number(length, target_seq_len)
+        self.num_tokens = length // self.stack
+        if max_positions is not None and self.num_tokens > max_positions:
+            raise ValueError(
+                f"{self.num_tokens} tokens exceed the body's {max_positions} positions; "
+                "lower embedder.target_seq_len in the task file"
+            )
+        self.projection = nn.Conv1d(in_channels, width, kernel_size=self.stack, stride=self.stack)
+        self.position_embeddings = nn.Embedding(self.num_tokens, width)
+        self.norm = nn.LayerNorm(width)
+
+    def init_from_body(self, body) -> "Embedder1D":
+        """Copy LayerNorm and the first positions' embeddings from a text body's embedding layer."""
+        emb = body.input_embeddings
+        offset = body.spec.position_offset
+        with torch.no_grad():
+            src = emb.position_embeddings.weight[offset: offset + self.num_tokens]
+            self.position_embeddings.weight.copy_(src)
+            self.norm.load_state_dict(copy.deepcopy(emb.LayerNorm.state_dict()))
+        return self
+
+    def forward(self, x: torch.Tensor):
+        tokens = self.projection(x).transpose(1, 2)  # (B, T, D)
+        tokens = tokens + self.position_embeddings.weight.unsqueeze(0)
+        return self.norm(tokens), None
+
+
+class Embedder2D(nn.Module):
+    """Resize + Conv2d patch projection + LayerNorm (+ positions for text bodies). (B, C, H, W) -> (B, h*w, D)."""
+
+    def __init__(self, in_channels: int, width: int, patch_size: int, image_size: int | None,
+                 input_hw: tuple[int, int], with_positions: bool):
+        super().__init__()
+        self.image_size = image_size
+        h, w = (image_size, image_size) if image_size else input_hw
+        if h % patch_size or w % patch_size:
+            raise ValueError(f"image {h}x{w} is not divisible by patch_size {patch_size}; change embedder.patch_size")
+        self.grid = (h // patch_size, w // patch_size)
+        self.projection = nn.Conv2d(in_channels, width, kernel_size=patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(width)
+        n = self.grid[0] * self.grid[1]
+        self.position_embeddings = nn.Embedding(n, width) if with_positions else None
+
+    def init_from_body(self, body) -> "Embedder2D":
+        """Swin bodies: tile the pretrained patch weights (D, 3, p, p) over our C input channels, copy the norm.
+        Text bodies: copy LayerNorm and position embeddings as the 1D embedder does."""
+        with torch.no_grad():
+            if body.family == "image":
+                w = body.patch_weight
+                p = self.projection.weight.shape[-1]
+                if w.shape[-1] != p:
+                    w = F.interpolate(w, size=(p, p), mode="bilinear", align_corners=False)
+                c = self.projection.weight.shape[1]
+                reps = -(-c // w.shape[1])
+                self.projection.weight.copy_(w.repeat(1, reps, 1, 1)[:, :c])
+                self.projection.bias.copy_(body.input_embeddings.patch_embeddings.projection.bias)
+                self.norm.load_state_dict(copy.deepcopy(body.input_embeddings.norm.state_dict()))
+            else:
+                emb = body.input_embeddings
+                n = self.position_embeddings.weight.shape[0]
+                offset = body.spec.position_offset
+                self.position_embeddings.weight.copy_(emb.position_embeddings.weight[offset: offset + n])
+                self.norm.load_state_dict(copy.deepcopy(emb.LayerNorm.state_dict()))
+        return self
+
+    def forward(self, x: torch.Tensor):
+        if self.image_size and tuple(x.shape[-2:]) != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        tokens = self.projection(x).flatten(2).transpose(1, 2)  # (B, h*w, D)
+        if self.position_embeddings is not None:
+            tokens = tokens + self.position_embeddings.weight.unsqueeze(0)
+        return self.norm(tokens), self.grid
+
+
+def build_embedder(modality: str, sample_shape: tuple[int, ...], body, settings: dict) -> nn.Module:
+    """The embedder for one task on one body, initialised from the body.
+
+    sample_shape: (C, L) for modality "1d", (C, H, W) for "2d". settings: the task's ``embedder`` section.
+    """
+    if modality == "1d":
+        if len(sample_shape) != 2:
+            raise ValueError(f"1d inputs must be (C, L) per sample, got {tuple(sample_shape)}")
+        if body.family != "text":
+            raise ValueError(f"a 1d task needs a text-family backbone, got {body.spec.name!r} ({body.family})")
+        emb = Embedder1D(sample_shape[0], sample_shape[1], body.width, settings["target_seq_len"], body.max_positions)
+    elif modality == "2d":
+        if len(sample_shape) != 3:
+            raise ValueError(f"2d inputs must be (C, H, W) per sample, got {tuple(sample_shape)}")
+        image_size = settings.get("image_size") or body.spec.image_size
+        emb = Embedder2D(sample_shape[0], body.width, settings["patch_size"], image_size,
+                         tuple(sample_shape[1:]), with_positions=body.family == "text")
+    else:
+        raise ValueError(f"unknown modality {modality!r}; allowed: 1d, 2d")
+    return emb.init_from_body(body)

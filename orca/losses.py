@@ -1,0 +1,99 @@
+"""Training losses by name: ``make_loss(name, **opts) -> torch.nn.Module``.
+
+All modules are called as ``loss(output, target)`` and return a scalar tensor:
+
+* ``cross_entropy``: output logits (N, K), target int labels (N,). Options:
+  ``class_weights`` = a sequence of K floats, or ``"balanced"`` together with
+  ``y_train`` (training labels, (M,)) -> weight_k = (1 / freq_k) normalised to mean 1
+  over the K classes (K from ``num_classes`` if given, else max(y_train) + 1).
+* ``mse``, ``l1``: any shape, mean over all elements.
+* ``bce_logits``: multi-label logits (N, K), targets {0, 1} (N, K); option ``pos_weight``.
+* ``relative_l2``: mean over samples of ||out_i - tgt_i||_2 / ||tgt_i||_2 (differentiable
+  counterpart of :func:`orca.metrics.relative_l2`; used for PDE/dense regression).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["LOSSES", "make_loss", "balanced_class_weights", "RelativeL2Loss"]
+
+
+def balanced_class_weights(y_train: Sequence[int] | np.ndarray | torch.Tensor,
+                           num_classes: int | None = None) -> torch.Tensor:
+    """Inverse class frequency weights (K,), normalised to mean 1.
+
+    ``y_train``: integer training labels (M,). A class absent from ``y_train`` is an error
+    (its inverse frequency is infinite).
+    """
+    y = torch.as_tensor(np.asarray(y_train)).reshape(-1).long()
+    k = int(num_classes) if num_classes is not None else int(y.max()) + 1
+    counts = torch.bincount(y, minlength=k).double()
+    if (counts == 0).any():
+        missing = torch.nonzero(counts == 0).reshape(-1).tolist()
+        raise ValueError(f"balanced class weights: classes {missing} have no training sample")
+    w = 1.0 / counts
+    return (w / w.mean()).float()
+
+
+class RelativeL2Loss(nn.Module):
+    """Mean over the batch of ||out_i - tgt_i||_2 / (||tgt_i||_2 + eps); shapes (N, ...)."""
+
+    def __init__(self, eps: float = 1e-12):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n = target.shape[0]
+        diff = (output.reshape(n, -1) - target.reshape(n, -1)).norm(dim=1)
+        return (diff / (target.reshape(n, -1).norm(dim=1) + self.eps)).mean()
+
+
+class _BCEWithLogits(nn.BCEWithLogitsLoss):
+    """BCE on logits that casts the {0,1} targets to the logits' dtype."""
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return super().forward(output, target.to(output.dtype))
+
+
+def _cross_entropy(class_weights=None, y_train=None, num_classes: int | None = None,
+                   label_smoothing: float = 0.0) -> nn.Module:
+    weight = None
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ValueError(f"class_weights must be a sequence or 'balanced', got {class_weights!r}")
+        if y_train is None:
+            raise ValueError("class_weights='balanced' needs the training labels as y_train=")
+        weight = balanced_class_weights(y_train, num_classes)
+    elif class_weights is not None:
+        weight = torch.as_tensor(np.asarray(class_weights, dtype=np.float32))
+        if num_classes is not None and weight.numel() != num_classes:
+            raise ValueError(f"{weight.numel()} class weights for {num_classes} classes")
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+
+
+def _bce_logits(pos_weight=None) -> nn.Module:
+    pw = None if pos_weight is None else torch.as_tensor(np.asarray(pos_weight, dtype=np.float32))
+    return _BCEWithLogits(pos_weight=pw)
+
+
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "cross_entropy": _cross_entropy,
+    "mse": lambda: nn.MSELoss(),
+    "l1": lambda: nn.L1Loss(),
+    "bce_logits": _bce_logits,
+    "relative_l2": lambda eps=1e-12: RelativeL2Loss(eps),
+}
+
+
+def make_loss(name: str, **opts) -> nn.Module:
+    """Build the loss module ``name`` with options ``opts`` (see module docstring)."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(sorted(LOSSES))}")
+    try:
+        return LOSSES[name](**opts)
+    except TypeError as e:
+        raise ValueError(f"bad options for loss {name!r}: {e}") from None

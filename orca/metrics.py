@@ -1,0 +1,219 @@
+"""Evaluation metrics in the units the ORCA paper reports (all lower-is-better).
+
+Every metric has the signature ``fn(y_true, y_score) -> float`` where ``y_score`` is the
+model's raw output as a numpy array:
+
+* classification: logits ``(N, K)``; ``y_true`` integer labels ``(N,)`` (one-hot ``(N, K)``
+  is accepted and arg-maxed);
+* multi-label: logits ``(N, K)``; ``y_true`` in {0, 1} of shape ``(N, K)``;
+* regression: ``(N,)`` or ``(N, K)``;
+* dense prediction: ``(N, ...)``, the same shape as ``y_true``.
+
+Use :func:`get_metric` to look one up by name; :data:`METRICS` is the registry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.metrics import average_precision_score, f1_score, r2_score, roc_auc_score
+
+__all__ = ["Metric", "METRICS", "get_metric"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named evaluation metric; ``fn(y_true, y_score) -> float`` in ``units``."""
+
+    name: str
+    display: str
+    higher_is_better: bool
+    units: str
+    fn: Callable[[np.ndarray, np.ndarray], float]
+
+    def __call__(self, y_true, y_score) -> float:
+        return self.fn(y_true, y_score)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _labels(y_true: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+    """Integer labels (N,) from labels (N,), (N, 1) or one-hot (N, K)."""
+    y = np.asarray(y_true)
+    if y.ndim == 2 and y.shape[1] > 1 and (n_classes is None or y.shape[1] == n_classes):
+        return y.argmax(axis=1).astype(np.int64)
+    return y.reshape(-1).astype(np.int64)
+
+
+def _logits2d(y_score: np.ndarray) -> np.ndarray:
+    s = np.asarray(y_score, dtype=np.float64)
+    if s.ndim == 1:
+        s = s[:, None]
+    return s.reshape(s.shape[0], -1)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits, numerically stable."""
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def _per_sample_flat(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_score, dtype=np.float64)
+    if t.size != p.size:
+        raise ValueError(f"shape mismatch: y_true {t.shape} vs y_score {p.shape}")
+    n = t.shape[0]
+    return t.reshape(n, -1), p.reshape(n, -1)
+
+
+# ----------------------------------------------------------------------------- metrics
+def zero_one_error_pct(y_true, y_score) -> float:
+    """100 * (1 - top-1 accuracy) from argmax of logits (N, K); percent."""
+    s = _logits2d(y_score)
+    y = _labels(y_true, s.shape[1])
+    return float(100.0 * np.mean(s.argmax(axis=1) != y))
+
+
+def one_minus_auroc(y_true, y_score) -> float:
+    """1 - ROC-AUC on softmax probabilities of logits (N, K).
+
+    K == 2: AUC of class 1; K == 1: a single logit, sigmoid; K > 2: one-vs-one macro
+    (``roc_auc_score(multi_class="ovo")``), as the original OpenML code.
+    """
+    s = _logits2d(y_score)
+    y = _labels(y_true, s.shape[1])
+    if s.shape[1] == 1:
+        return float(1.0 - roc_auc_score(y, _sigmoid(s[:, 0])))
+    prob = _softmax(s)
+    if s.shape[1] == 2:
+        return float(1.0 - roc_auc_score(y, prob[:, 1]))
+    return float(1.0 - roc_auc_score(y, prob, multi_class="ovo", labels=np.arange(s.shape[1])))
+
+
+def one_minus_macro_f1(y_true, y_score) -> float:
+    """1 - macro F1 over the classes present in y_true or predicted; argmax of (N, K)."""
+    s = _logits2d(y_score)
+    y = _labels(y_true, s.shape[1])
+    return float(1.0 - f1_score(y, s.argmax(axis=1), average="macro", zero_division=0))
+
+
+def one_minus_r2(y_true, y_score) -> float:
+    """1 - R^2 (coefficient of determination), uniform average over outputs (N,) / (N, K)."""
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_score, dtype=np.float64).reshape(t.shape)
+    return float(1.0 - r2_score(t, p, multioutput="uniform_average"))
+
+
+def relative_l2(y_true, y_score) -> float:
+    """Mean over samples of ||pred_i - true_i||_2 / ||true_i||_2, each sample flattened.
+
+    Same as the FNO/NAS-Bench-360 ``LpLoss.rel`` (Darcy Flow); unitless.
+    """
+    t, p = _per_sample_flat(y_true, y_score)
+    return float(np.mean(np.linalg.norm(p - t, axis=1) / np.linalg.norm(t, axis=1)))
+
+
+def nrmse(y_true, y_score) -> float:
+    """PDEBench-style normalised RMSE as ORCA computes it; unitless.
+
+    Per sample i (all channels/time/space flattened into M values):
+    ``nRMSE_i = sqrt(mean_m (p_im - t_im)^2) / sqrt(mean_m t_im^2) = ||p_i - t_i||_2 / ||t_i||_2``
+    (the 1/M factors cancel), then the mean over samples. Note: the PDEBench repo's own
+    ``metric_func`` normalises per channel (and time step) before averaging; ORCA's ``nmse``
+    flattens the whole sample, which is what is reproduced here.
+    """
+    t, p = _per_sample_flat(y_true, y_score)
+    rmse = np.sqrt(np.mean((p - t) ** 2, axis=1))
+    rms_true = np.sqrt(np.mean(t**2, axis=1))
+    return float(np.mean(rmse / rms_true))
+
+
+def one_minus_map(y_true, y_score) -> float:
+    """1 - macro average precision over labels of sigmoid(logits) (N, K); y_true {0,1} (N, K).
+
+    Labels with no positive sample in y_true are skipped (AP is undefined for them).
+    """
+    t = np.asarray(y_true).reshape(len(y_true), -1)
+    s = _sigmoid(_logits2d(y_score))
+    keep = t.sum(axis=0) > 0
+    if not keep.any():
+        raise ValueError("one_minus_map: no label has a positive sample")
+    return float(1.0 - average_precision_score(t[:, keep], s[:, keep], average="macro"))
+
+
+def one_minus_auroc_multilabel(y_true, y_score) -> float:
+    """1 - mean over the K targets of ROC-AUC of sigmoid(logits) (N, K) (DeepSEA).
+
+    Targets whose y_true column is constant (AUC undefined) are skipped.
+    """
+    t = np.asarray(y_true).reshape(len(y_true), -1)
+    s = _sigmoid(_logits2d(y_score))
+    aucs = [roc_auc_score(t[:, k], s[:, k]) for k in range(t.shape[1]) if 0 < t[:, k].sum() < len(t)]
+    if not aucs:
+        raise ValueError("one_minus_auroc_multilabel: every target is constant")
+    return float(1.0 - np.mean(aucs))
+
+
+MAE8_MAX_DIST = 8.0  # Angstrom, inclusive (pairs with true distance > 8 are dropped)
+MAE8_MIN_SEP = 24  # residues, inclusive
+MAE8_MIN_PRED = 0.01  # predictions below this are clipped, as the NAS-Bench-360 code does
+
+
+def mae8(y_true, y_score) -> float:
+    """PSICOV MAE8 (Angstrom) as the NAS-Bench-360 / ORCA evaluation code computes it.
+
+    Inputs: distance maps (N, 1, L, L) or (N, L, L); NaN in y_true marks padding/missing.
+    Per protein n: ``S = max((P + P^T) / 2, 0.01)``; pairs (i, j) with ``j - i >= 24``
+    (upper triangle, so each unordered pair once) and ``0 <= T_ij <= 8`` (the code drops
+    ``T > 8``, so exactly 8 A is kept); ``MAE_n = mean |S_ij - T_ij|`` over those pairs.
+    Result: mean of MAE_n over proteins that have at least one such pair (inf if none).
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_score, dtype=np.float64)
+    if t.ndim == 4:
+        t = t[:, 0]
+    if p.ndim == 4:
+        p = p[:, 0]
+    if t.shape != p.shape or t.ndim != 3 or t.shape[1] != t.shape[2]:
+        raise ValueError(f"mae8 expects (N, 1, L, L) maps, got {np.shape(y_true)} and {np.shape(y_score)}")
+    L = t.shape[1]
+    i, j = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
+    sep_ok = (j - i) >= MAE8_MIN_SEP
+    per_protein = []
+    for tn, pn in zip(t, p):
+        sym = np.maximum((pn + pn.T) / 2.0, MAE8_MIN_PRED)
+        with np.errstate(invalid="ignore"):
+            mask = sep_ok & np.isfinite(tn) & (tn <= MAE8_MAX_DIST)
+        if mask.any():
+            per_protein.append(np.mean(np.abs(sym[mask] - tn[mask])))
+    return float(np.mean(per_protein)) if per_protein else float("inf")
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("zero_one_error_pct", "0-1 error (%)", False, "percent", zero_one_error_pct),
+        Metric("one_minus_auroc", "1 - AUROC", False, "fraction", one_minus_auroc),
+        Metric("one_minus_macro_f1", "1 - F1 score", False, "fraction", one_minus_macro_f1),
+        Metric("one_minus_r2", "1 - R^2", False, "fraction", one_minus_r2),
+        Metric("relative_l2", "relative l2", False, "unitless", relative_l2),
+        Metric("nrmse", "nRMSE", False, "unitless", nrmse),
+        Metric("one_minus_map", "1 - mAP", False, "fraction", one_minus_map),
+        Metric("one_minus_auroc_multilabel", "1 - AUROC", False, "fraction", one_minus_auroc_multilabel),
+        Metric("mae8", "MAE8", False, "angstrom", mae8),
+    ]
+}
+
+
+def get_metric(name: str) -> Metric:
+    """Registry lookup; unknown names raise ValueError listing the allowed ones."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(sorted(METRICS))}") from None

@@ -1,0 +1,133 @@
+"""The refine stage: fine-tune embedder + body + head on the task, select by validation score.
+
+Records two test scores under their own names:
+- ``test_at_best_val``: test score of the weights from the epoch with the best validation score
+  (the validation split is carved from the training data; this is what tables report);
+- ``test_last_epoch``: test score after the last epoch (what the original code also printed).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .align.stage import make_optimizer
+from .backbones import load_body
+from .losses import make_loss
+from .metrics import get_metric
+from .model import build_model, output_shape
+from .runtime import atomic_write_json, pick_device, provenance, seed_everything
+from .taskdata import num_outputs, prepare_split
+from .tasks import Task, settings_hash, stage_settings
+
+
+def epoch_lr_factor(epoch: int, warmup_epochs: int, decay_epochs: list[int], gamma: float) -> float:
+    """Learning-rate multiplier for ``epoch`` (0-based): linear warm-up, then x gamma at each milestone."""
+    if epoch < warmup_epochs:
+        return (epoch + 1) / warmup_epochs
+    return gamma ** sum(epoch >= warmup_epochs + m for m in decay_epochs)
+
+
+def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
+    return torch.from_numpy(y).long() if kind == "classification" else torch.from_numpy(y).float()
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+    """Model outputs for all of ``x`` as float32 numpy, in batches."""
+    model.eval()
+    out = [model(torch.from_numpy(x[i: i + batch_size]).to(device)).float().cpu().numpy()
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out)
+
+
+def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
+    if old is None or np.isnan(old):
+        return not np.isnan(new)
+    return new > old if higher_is_better else new < old
+
+
+def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
+               embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print) -> dict:
+    """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``."""
+    start = time.time()
+    settings = stage_settings(task, "refine")
+    cfg = task.spec["refine"]
+    kind = task.spec["output"]["kind"]
+    metric = get_metric(task.spec["metric"])
+    dev = pick_device(device)
+    gen = seed_everything(seed)
+    data = prepare_split(task, seed, data_dir)
+    k = num_outputs(task, data.y_train, data.info)
+    body = body or load_body(backbone)
+    model = build_model(body, task.spec["input"]["modality"], data.sample_shape, task.spec["embedder"], kind,
+                        output_shape(kind, k, data.y_train.shape[1:]), cfg["dropout"])
+    if embedder_path is not None:
+        model.embedder.load_state_dict(torch.load(embedder_path, map_location="cpu", weights_only=True))
+    model.to(dev)
+
+    loss_opts = {}
+    if task.spec["loss"].get("class_weights") is not None:
+        loss_opts = {"class_weights": task.spec["loss"]["class_weights"], "y_train": data.y_train}
+    loss_fn = make_loss(task.spec["loss"]["name"], **loss_opts).to(dev)
+    optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
+
+    x_train, y_train = torch.from_numpy(data.x_train), as_target(data.y_train, kind)
+    n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
+    history, best_val, best_epoch, best_state, step = [], None, -1, None, 0
+    for epoch in range(cfg["epochs"]):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        running, batches = 0.0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for b, i in enumerate(range(0, n, bs)):
+            idx = order[i: i + bs]
+            loss = loss_fn(model(x_train[idx].to(dev)), y_train[idx].to(dev))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"refine loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower refine.lr or "
+                    f"set refine.clip in {task.path}")
+            (loss / accum).backward()
+            running, batches, step = running + loss.item(), batches + 1, step + 1
+            if (b + 1) % accum == 0 or i + bs >= n:
+                if cfg["clip"] and cfg["clip"] > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+        val = float(metric.fn(data.y_val, predict(model, data.x_val, cfg["eval_batch_size"], dev)))
+        if is_better(val, best_val, metric.higher_is_better):
+            best_val, best_epoch = val, epoch
+            best_state = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
+        history.append({"epoch": epoch + 1, "train_loss": running / max(batches, 1), "val": val})
+        log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
+            f"loss {running / max(batches, 1):.4g} val {metric.name} {val:.4g}")
+
+    test_last = float(metric.fn(data.y_test, predict(model, data.x_test, cfg["eval_batch_size"], dev)))
+    test_best = test_last
+    if best_state is not None and best_epoch != cfg["epochs"] - 1:
+        model.load_state_dict(best_state)
+        test_best = float(metric.fn(data.y_test, predict(model, data.x_test, cfg["eval_batch_size"], dev)))
+
+    dev_info = provenance(dev)
+    record = {
+        "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
+        "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
+        "higher_is_better": metric.higher_is_better,
+        "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
+                   "best_epoch": best_epoch + 1},
+        "history": history,
+        "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
+        "embedder": str(embedder_path) if embedder_path else None,
+        "settings": settings, "settings_hash": settings_hash(settings),
+        "published_key": task.spec["published"][0] if task.spec["published"] else None,
+        "wall_time_s": round(time.time() - start, 3),
+        "provenance": {**dev_info, "run_file": str(out_path)},
+    }
+    atomic_write_json(out_path, record)
+    return record

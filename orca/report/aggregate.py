@@ -1,0 +1,288 @@
+"""Per-run result JSON files -> one summary row per (table, task, backbone, method).
+
+A run file is what the harness writes after one (task, backbone, method, seed) run; see
+``load_runs`` for the fields read. ``summarise`` aggregates seeds (mean, sample std) and
+refuses to mix runs made with different settings or to count a seed twice.
+``join_published`` puts the paper's number beside ours, never inventing one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "GROUP_KEYS", "SCORES", "METRIC_TO_PUBLISHED", "DEFAULT_METHOD_MAP", "SUMMARY_COLUMNS",
+    "load_runs", "summarise", "load_published", "join_published",
+]
+
+GROUP_KEYS = ["table", "task", "backbone", "method"]
+SCORES = ("test_at_best_val", "test_last_epoch", "best_val", "best_epoch")
+
+# our metric name -> the metric string used in published.csv (same quantity, same units)
+METRIC_TO_PUBLISHED: dict[str, str] = {
+    "zero_one_error_pct": "0-1 error (%)",
+    "one_minus_auroc": "1-AUROC",
+    "one_minus_auroc_multilabel": "1-AUROC",
+    "one_minus_macro_f1": "1-F1 score",
+    "one_minus_map": "1-mAP",
+    "one_minus_r2": "1-R^2",
+    "relative_l2": "relative l2",
+    "nrmse": "nRMSE",
+    "mae8": "MAE8",
+}
+
+# our method name -> the paper's method name, used when a run's published_key has no "method".
+# ORCA's default aligner is OTDD with the exact label distance.
+DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA"}
+
+SUMMARY_COLUMNS = [
+    "table", "task", "task_title", "backbone", "method", "metric", "metric_display",
+    "higher_is_better", "score", "mean", "std", "n_seeds", "seeds", "best", "wall_time_s",
+    "settings_hash", "git_commits", "mixed_commits", "git_dirty", "run_files_dir",
+    "published_table", "published_task", "published_method", "published_value",
+    "published_note", "diff_vs_published", "row_kind",
+]
+
+
+def _read_one(path: Path, default_table: str | None = None) -> dict:
+    with open(path) as f:
+        r = json.load(f)
+    if r.get("table") is None and default_table is not None:
+        r["table"] = default_table
+    missing = [k for k in ("table", "task", "backbone", "method", "seed", "metric", "scores", "settings_hash")
+               if k not in r]
+    if missing:
+        raise ValueError(f"run file {path}: missing fields {missing}")
+    prov = r.get("provenance") or {}
+    pk = r.get("published_key") or {}
+    row = {
+        "table": r["table"], "task": r["task"], "task_title": r.get("task_title") or r["task"],
+        "suite": r.get("suite"), "backbone": r["backbone"], "method": r["method"],
+        "seed": int(r["seed"]), "metric": r["metric"],
+        "metric_display": r.get("metric_display") or r["metric"],
+        "higher_is_better": bool(r.get("higher_is_better", False)),
+        "wall_time_s": float(r["wall_time_s"]) if r.get("wall_time_s") is not None else np.nan,
+        "settings_hash": str(r["settings_hash"]),
+        "published_table": pk.get("table"), "published_task": pk.get("task"),
+        "published_method": pk.get("method"),
+        "git_commit": prov.get("git_commit") or "unknown",
+        "git_dirty": bool(prov.get("git_dirty", False)),
+        "run_file": prov.get("run_file") or str(path),
+        "path": str(path),
+    }
+    for s in SCORES:
+        v = r["scores"].get(s)
+        row[s] = float(v) if v is not None else np.nan
+    return row
+
+
+def load_runs(paths: Iterable[str | os.PathLike], default_table: str | None = None) -> pd.DataFrame:
+    """Read run JSON files into one row per run (columns: see ``_read_one``; scores flattened).
+
+    A run without a ``table`` field gets ``default_table`` (error if that is None too).
+    """
+    rows = [_read_one(Path(p), default_table) for p in paths]
+    if not rows:
+        raise ValueError("load_runs: no run files given")
+    return pd.DataFrame(rows)
+
+
+def _group_name(key) -> str:
+    return "/".join(str(k) for k in key)
+
+
+def _fmt_seeds(seeds) -> str:
+    return ",".join(str(s) for s in sorted(seeds))
+
+
+def summarise(df: pd.DataFrame, score: str = "test_at_best_val") -> pd.DataFrame:
+    """One row per (table, task, backbone, method): mean, sample std (ddof=1) over seeds, ...
+
+    Raises ValueError when a group mixes settings hashes or metrics, or repeats a seed.
+    A ``best`` column marks the best mean per (table, task, backbone), honouring
+    ``higher_is_better`` (ties are all marked).
+    """
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; allowed: {', '.join(SCORES)}")
+    out = []
+    for key, g in df.groupby(GROUP_KEYS, sort=True, dropna=False):
+        name = _group_name(key)
+        hashes = sorted(g["settings_hash"].unique())
+        if len(hashes) > 1:
+            detail = "; ".join(f"{h}: {sorted(g.loc[g.settings_hash == h, 'path'])}" for h in hashes)
+            raise ValueError(f"refusing to aggregate {name}: runs have different settings_hash ({detail})")
+        for col in ("metric", "higher_is_better"):
+            if g[col].nunique() > 1:
+                raise ValueError(f"refusing to aggregate {name}: runs disagree on {col}: {sorted(g[col].unique())}")
+        dup = g["seed"][g["seed"].duplicated()].unique()
+        if len(dup):
+            files = sorted(g.loc[g.seed.isin(dup), "path"])
+            raise ValueError(f"refusing to aggregate {name}: duplicate seeds {sorted(dup)} in {files}")
+        vals = g[score].to_numpy(dtype=float)
+        if np.isnan(vals).any():
+            bad = sorted(g.loc[g[score].isna(), "path"])
+            raise ValueError(f"{name}: score {score!r} missing in {bad}")
+        commits = sorted(g["git_commit"].unique())
+        first = g.iloc[0]
+        pub_tables = g["published_table"].dropna().unique()
+        pub_tasks = g["published_task"].dropna().unique()
+        pub_methods = g["published_method"].dropna().unique()
+        out.append({
+            "table": key[0], "task": key[1], "task_title": first["task_title"], "backbone": key[2],
+            "method": key[3], "metric": first["metric"], "metric_display": first["metric_display"],
+            "higher_is_better": bool(first["higher_is_better"]), "score": score,
+            "mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else np.nan,
+            "n_seeds": int(len(vals)), "seeds": _fmt_seeds(g["seed"]),
+            "wall_time_s": float(g["wall_time_s"].mean()), "settings_hash": hashes[0],
+            "git_commits": "+".join(commits), "mixed_commits": len(commits) > 1,
+            "git_dirty": bool(g["git_dirty"].any()),
+            "run_files_dir": os.path.commonpath(list(g["run_file"])) if len(g) > 1 else os.path.dirname(first["run_file"]),
+            "published_table": pub_tables[0] if len(pub_tables) == 1 else None,
+            "published_task": pub_tasks[0] if len(pub_tasks) == 1 else None,
+            "published_method": pub_methods[0] if len(pub_methods) == 1 else None,
+        })
+    summ = pd.DataFrame(out)
+    summ["best"] = _mark_best(summ)
+    return summ
+
+
+NO_BACKBONE = {"-", "", "none"}  # classical baselines: they compete in every backbone's group
+
+
+def _mark_best(summ: pd.DataFrame) -> pd.Series:
+    """True for the best mean per (table, task, backbone); rows without a backbone (classical
+    baselines) compete in every backbone group of their task. Published-only rows never do."""
+    best = pd.Series(False, index=summ.index)
+    kind = summ["row_kind"] if "row_kind" in summ else pd.Series("run", index=summ.index)
+    ours = summ[kind.eq("run") & summ["mean"].notna()]
+    for _, t in ours.groupby(["table", "task"], sort=False):
+        free = t["backbone"].astype(str).isin(NO_BACKBONE)
+        backbones = t.loc[~free, "backbone"].unique()
+        groups = [t[free | (t["backbone"] == b)] for b in backbones] if len(backbones) else [t]
+        for g in groups:
+            hib = bool(g["higher_is_better"].iloc[0])
+            target = g["mean"].max() if hib else g["mean"].min()
+            best.loc[g.index[np.isclose(g["mean"], target, rtol=1e-12, atol=0.0)]] = True
+    return best
+
+
+# ----------------------------------------------------------------------------- published
+def load_published(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """Read published.csv; ``value`` becomes float (NaN where the paper has none or not a number),
+    the raw text is kept in ``value_raw``; ``higher_is_better`` becomes bool; ``uncertain`` flags
+    numbers read off a chart."""
+    pub = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    need = {"table", "task", "method", "metric", "value", "higher_is_better"}
+    if not need <= set(pub.columns):
+        raise ValueError(f"{csv_path}: needs columns {sorted(need)}")
+    pub["value_raw"] = pub["value"]
+    pub["value"] = pd.to_numeric(pub["value"].str.strip(), errors="coerce")
+    pub["higher_is_better"] = pub["higher_is_better"].str.strip().str.lower().isin(["yes", "true", "1"])
+    notes = pub["notes"] if "notes" in pub.columns else pd.Series("", index=pub.index)
+    pub["notes"] = notes
+    pub["uncertain"] = notes.str.contains("uncertain", case=False)
+    return pub
+
+
+def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
+                   method_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Add the paper's number beside ours and append published-only rows.
+
+    A summary row is matched to the published row with the same (published_table,
+    published_task) as its runs' ``published_key``, the paper method and the same metric
+    (:data:`METRIC_TO_PUBLISHED`). The paper method is ``method_map[method]`` (default
+    :data:`DEFAULT_METHOD_MAP`); a ``published_key.method`` renames it for that task, but only
+    for methods the map covers (a task's key is shared by all its methods, ablations included).
+    Methods outside the map get no paper number.
+    ``diff_vs_published = mean - published_value``.
+    Every published row of a referenced (table, task) that no run matched is appended with an
+    empty ``mean`` (``row_kind = "published_only"``). Output columns: :data:`SUMMARY_COLUMNS`.
+    """
+    method_map = dict(DEFAULT_METHOD_MAP if method_map is None else method_map)
+    s = summ.copy()
+    s["row_kind"] = "run"
+    for c in ("published_value", "diff_vs_published"):
+        s[c] = np.nan
+    s["published_note"] = ""
+    for c in ("published_table", "published_task", "published_method"):
+        if c not in s:
+            s[c] = None
+    if published is None or s["published_table"].isna().all():
+        s["published_method"] = None
+        return _finish(s)
+
+    used = set()
+    for i, r in s.iterrows():
+        if pd.isna(r["published_table"]) or pd.isna(r["published_task"]):
+            continue
+        pm = method_map.get(r["method"])
+        if pm is not None and isinstance(r["published_method"], str):
+            pm = r["published_method"]  # the task names the paper row its ORCA runs compare with
+        s.at[i, "published_method"] = pm
+        if pm is None:
+            continue
+        cand = published[(published.table == r["published_table"]) & (published.task == r["published_task"])
+                         & (published.method == pm)]
+        if cand.empty:
+            s.at[i, "published_note"] = "no published row"
+            continue
+        want = METRIC_TO_PUBLISHED.get(r["metric"])
+        same = cand[cand.metric == want]
+        if same.empty:
+            s.at[i, "published_note"] = f"metric differs (paper: {cand.metric.iloc[0]})"
+            continue
+        p = same.iloc[0]
+        used.add(p.name)
+        s.at[i, "published_value"] = p["value"]
+        s.at[i, "published_note"] = "uncertain (read off a chart)" if p["uncertain"] else ""
+        if pd.isna(p["value"]):
+            s.at[i, "published_note"] = f"paper reports {p['value_raw'] or 'no number'}"
+        else:
+            s.at[i, "diff_vs_published"] = r["mean"] - p["value"]
+
+    # published rows of the referenced (table, task) pairs that no run matched
+    extra = []
+    refs = s.dropna(subset=["published_table", "published_task"]).groupby(
+        ["table", "published_table", "published_task"], sort=False).first().reset_index()
+    for _, ref in refs.iterrows():
+        pubs = published[(published.table == ref["published_table"]) & (published.task == ref["published_task"])]
+        for j, p in pubs.iterrows():
+            if j in used:
+                continue
+            extra.append({
+                "table": ref["table"], "task": ref["task"], "task_title": ref["task_title"],
+                "backbone": "", "method": p["method"], "metric": ref["metric"],
+                "metric_display": p["metric"], "higher_is_better": bool(p["higher_is_better"]),
+                "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
+                "best": False, "wall_time_s": np.nan, "settings_hash": "", "git_commits": "",
+                "mixed_commits": False, "git_dirty": False, "run_files_dir": "",
+                "published_table": p["table"], "published_task": p["task"], "published_method": p["method"],
+                "published_value": p["value"],
+                "published_note": ("uncertain (read off a chart)" if p["uncertain"] else "")
+                if not pd.isna(p["value"]) else f"paper reports {p['value_raw'] or 'no number'}",
+                "diff_vs_published": np.nan, "row_kind": "published_only",
+            })
+    if extra:
+        s = pd.concat([s, pd.DataFrame(extra)], ignore_index=True)
+    return _finish(s)
+
+
+def _finish(s: pd.DataFrame) -> pd.DataFrame:
+    s["best"] = _mark_best(s)
+    s["_order"] = s["row_kind"].eq("published_only").astype(int)
+    s = s.sort_values(["table", "task", "_order", "backbone", "method"], kind="stable").drop(columns="_order")
+    return s[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def finite(x) -> bool:
+    """True for a real, finite number."""
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

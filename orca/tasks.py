@@ -1,0 +1,170 @@
+"""Task files -> validated task specs. The only module that knows the task-file format.
+
+A task file is one YAML document per benchmark row (schema: ``orca/schemas/task.schema.yaml``).
+``load_task`` validates it, fills defaults and returns a ``Task``; ``stage_settings`` gives the
+resolved settings one stage depends on (and nothing else), so the workflow can key cached outputs
+on exactly those settings.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "task.schema.yaml"
+
+DEFAULTS: dict = {
+    "embedder": {"target_seq_len": 64, "patch_size": 4, "image_size": None},
+    "align": {"epochs": 10, "maxsamples": 64, "lr": None, "optimizer": "adam", "step_size": 20, "gamma": 0.2,
+              "pseudo_labels": 10, "max_source": 5000},
+    "refine": {"epochs": 10, "batch_size": 32, "eval_batch_size": 256, "optimizer": "adamw", "lr": 1e-4,
+               "weight_decay": 0.0, "momentum": 0.9, "warmup_epochs": 0, "decay_epochs": [], "gamma": 0.2,
+               "accum": 1, "clip": 1.0, "dropout": 0.0},
+    "resources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0, "cpus": 1},
+    "baselines": [],
+    "published": [],
+}
+DATA_DEFAULTS = {"val_fraction": 0.1}
+
+
+class TaskError(ValueError):
+    """A task file that cannot be used; the message names the file, the field and the fix."""
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    path: Path
+    spec: dict = field(repr=False)  # validated, defaults filled
+
+    def __getitem__(self, key):
+        return self.spec[key]
+
+    @property
+    def title(self) -> str:
+        return self.spec["title"]
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (update or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def validate_spec(raw: dict, where: str) -> None:
+    """Raise TaskError naming the first schema violation in ``raw``."""
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        loc = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise TaskError(f"{where}: invalid task file at {loc}: {err.message}")
+
+
+def load_task(path: str | Path, overrides: dict | None = None) -> Task:
+    """Read, validate and complete one task file. ``overrides`` are merged in (e.g. {"refine": {"epochs": 2}})."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaskError(f"task file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise TaskError(f"{path}: malformed YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise TaskError(f"{path}: a task file must be a YAML mapping, got {type(raw).__name__}")
+    raw = _merge(raw, overrides or {})
+    validate_spec(raw, str(path))
+    spec = _merge(DEFAULTS, raw)
+    spec["data"] = _merge(DATA_DEFAULTS, spec["data"])
+    if spec["align"]["lr"] is None:
+        spec["align"]["lr"] = 10 * spec["refine"]["lr"]  # the paper: embedder lr = 10 x task lr
+    _check_names(spec, path)
+    return Task(spec["name"], path, spec)
+
+
+def _check_names(spec: dict, path: Path) -> None:
+    from .losses import LOSSES
+    from .metrics import METRICS
+
+    if spec["metric"] not in METRICS:
+        raise TaskError(f"{path}: unknown metric {spec['metric']!r}; allowed: {', '.join(sorted(METRICS))}")
+    if spec["loss"]["name"] not in LOSSES:
+        raise TaskError(f"{path}: unknown loss {spec['loss']['name']!r}; allowed: {', '.join(sorted(LOSSES))}")
+    from .data import LOADERS
+
+    if spec["data"]["loader"] not in LOADERS:
+        raise TaskError(f"{path}: unknown data loader {spec['data']['loader']!r}; "
+                        f"allowed: {', '.join(sorted(LOADERS))}")
+
+
+def find_task_files(benchmark_dirs: list[str | Path]) -> dict[str, Path]:
+    """Map task name -> file for every ``*.yaml`` under the given folders. Duplicate names are an error."""
+    found: dict[str, Path] = {}
+    for folder in benchmark_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise TaskError(f"benchmark folder {folder} does not exist")
+        for path in sorted(folder.rglob("*.yaml")):
+            try:
+                name = (yaml.safe_load(path.read_text()) or {}).get("name")
+            except yaml.YAMLError as err:
+                raise TaskError(f"{path}: malformed YAML: {err}") from err
+            if not name:
+                raise TaskError(f"{path}: task file has no 'name'")
+            if name in found:
+                raise TaskError(f"task name {name!r} is defined twice: {found[name]} and {path}; rename one")
+            found[name] = path
+    return found
+
+
+def resolve_task(name_or_path: str, benchmark_dirs: list[str | Path], overrides: dict | None = None) -> Task:
+    """A task by name (searched in benchmark_dirs) or by path to its YAML file."""
+    if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_file():
+        return load_task(name_or_path, overrides)
+    files = find_task_files(benchmark_dirs)
+    if name_or_path not in files:
+        raise TaskError(f"unknown task {name_or_path!r}; allowed: {', '.join(sorted(files))}")
+    return load_task(files[name_or_path], overrides)
+
+
+def stage_settings(task: Task, stage: str) -> dict:
+    """The resolved settings a stage's output depends on (and nothing more).
+
+    data:   the loader and its arguments, the validation fraction
+    align:  data + embedder + align sections
+    refine: data + embedder + loss + metric + output + refine sections (align enters through its output file)
+    """
+    s = task.spec
+    data = {"loader": s["data"]["loader"], "args": s["data"]["args"], "val_fraction": s["data"]["val_fraction"],
+            "input": s["input"]}
+    if stage == "data":
+        return data
+    if stage == "align":
+        return {"data": data, "embedder": s["embedder"], "align": s["align"]}
+    if stage == "refine":
+        return {"data": data, "embedder": s["embedder"], "output": s["output"], "loss": s["loss"],
+                "metric": s["metric"], "refine": s["refine"]}
+    if stage == "baseline":
+        return {"data": data, "output": s["output"], "metric": s["metric"]}
+    raise ValueError(f"unknown stage {stage!r}; allowed: data, align, refine, baseline")
+
+
+def settings_hash(settings: dict) -> str:
+    """A short stable hash of a JSON-serialisable settings dict."""
+    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -1,0 +1,90 @@
+"""The grid behind the Snakefile: validated names, loaded task files and the paths of every run.
+
+Kept in the package (not in the .smk files) so it is tested like any other module. Every name in
+the config is checked against its registry before a single job starts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .tasks import find_task_files, load_task, stage_settings
+
+# Task-file sections each stage depends on: config overrides outside them must not rerun the stage.
+STAGE_SECTIONS = {
+    "data": ("data", "input"),
+    "align": ("data", "input", "embedder", "align"),
+    "refine": ("data", "input", "embedder", "output", "loss", "metric", "refine"),
+    "baseline": ("data", "input", "output", "metric"),
+}
+
+
+class ConfigError(ValueError):
+    """A config that names something that does not exist; the message gives the key and the allowed values."""
+
+
+def registries() -> dict[str, list[str]]:
+    from .align.distances import ALIGNERS
+    from .backbones import BACKBONES
+    from .baselines import BASELINES
+
+    return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES)}
+
+
+class Grid:
+    """task x backbone x aligner x seed per table, from a validated config dict."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.task_files = find_task_files(config["benchmarks"])
+        allowed = {"tasks": sorted(self.task_files), **registries()}
+        for target in config["targets"]:
+            if target not in config["tables"]:
+                raise ConfigError(f"config targets: unknown table {target!r}; "
+                                  f"allowed: {', '.join(sorted(config['tables']))}")
+        used = set()
+        for name, table in config["tables"].items():
+            for key, names in allowed.items():
+                for value in table.get(key, []):
+                    if value not in names:
+                        raise ConfigError(f"config tables.{name}.{key}: unknown {key[:-1]} {value!r}; "
+                                          f"allowed: {', '.join(names)}")
+            used.update(table["tasks"])
+        self.overrides = config.get("overrides") or {}
+        self.tasks = {t: load_task(self.task_files[t], self.overrides) for t in sorted(used)}
+        self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
+        from .align.distances import ALIGNERS
+
+        self._trains = {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
+
+    def trains_embedder(self, aligner: str) -> bool:
+        return self._trains[aligner]
+
+    def settings_json(self, task: str, stage: str) -> str:
+        """The resolved settings a stage depends on, as the rule's params (Snakemake reruns when they change)."""
+        return json.dumps(stage_settings(self.tasks[task], stage), sort_keys=True)
+
+    def overrides_json(self, stage: str) -> str:
+        """The config overrides restricted to the sections ``stage`` depends on."""
+        keep = {k: v for k, v in self.overrides.items() if k in STAGE_SECTIONS[stage]}
+        return json.dumps(keep, sort_keys=True)
+
+    def source_args(self, backbone: str) -> str:
+        arrays = (self.config.get("source_arrays") or {}).get(backbone)
+        if arrays:
+            return f"--from-npy {arrays[0]} {arrays[1]} --max-samples {self.config.get('source_max_samples', 5000)}"
+        return f"--max-samples {self.config.get('source_max_samples', 5000)}"
+
+    def table_runs(self, table: str, results_dir: str) -> list[str]:
+        """Result JSON paths of every run of one table (network cells, then baselines)."""
+        t = self.config["tables"][table]
+        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/seed{s}.json"
+                for task in t["tasks"] for bb in t["backbones"] for al in t["aligners"] for s in t["seeds"]]
+        runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
+                 for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
+                 if self.tasks[task].spec["output"]["kind"] in ("classification", "regression")]
+        return runs
+
+    def task_path(self, task: str) -> Path:
+        return self.task_files[task]

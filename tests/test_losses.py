@@ -1,0 +1,70 @@
+"""Loss registry: values against hand computations and torch references."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from orca.losses import LOSSES, balanced_class_weights, make_loss
+from orca.metrics import relative_l2 as relative_l2_metric
+
+
+def test_registry_and_unknown():
+    assert set(LOSSES) == {"cross_entropy", "mse", "l1", "bce_logits", "relative_l2"}
+    with pytest.raises(ValueError, match="allowed:.*cross_entropy"):
+        make_loss("hinge")
+    with pytest.raises(ValueError, match="bad options"):
+        make_loss("mse", foo=1)
+
+
+def test_balanced_weights_by_hand():
+    y = [0, 0, 0, 1]  # freqs 3, 1 -> inverse 1/3, 1 -> mean 2/3 -> weights 0.5, 1.5
+    w = balanced_class_weights(y)
+    assert torch.allclose(w, torch.tensor([0.5, 1.5]))
+    assert w.mean().item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no training sample"):
+        balanced_class_weights([0, 0, 2])
+
+
+def test_cross_entropy_plain_and_weighted():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2)
+    y = torch.tensor([0, 0, 0, 1, 0, 1])
+    plain = make_loss("cross_entropy")(logits, y)
+    assert plain.item() == pytest.approx(F.cross_entropy(logits, y).item())
+    balanced = make_loss("cross_entropy", class_weights="balanced", y_train=[0, 0, 0, 1])(logits, y)
+    # weighted mean: sum_i w_{y_i} * nll_i / sum_i w_{y_i}, w = (0.5, 1.5)
+    nll = -F.log_softmax(logits, 1)[torch.arange(6), y]
+    w = torch.tensor([0.5, 1.5])[y]
+    assert balanced.item() == pytest.approx(((w * nll).sum() / w.sum()).item(), rel=1e-6)
+    explicit = make_loss("cross_entropy", class_weights=[0.5, 1.5])(logits, y)
+    assert explicit.item() == pytest.approx(balanced.item())
+    with pytest.raises(ValueError, match="y_train"):
+        make_loss("cross_entropy", class_weights="balanced")
+
+
+def test_mse_l1():
+    out = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    tgt = torch.tensor([[1.0, 0.0], [3.0, 5.0]])
+    assert make_loss("mse")(out, tgt).item() == pytest.approx((4 + 1) / 4)
+    assert make_loss("l1")(out, tgt).item() == pytest.approx((2 + 1) / 4)
+
+
+def test_bce_logits_multilabel():
+    out = torch.tensor([[0.0, 2.0]])
+    tgt = torch.tensor([[1, 0]])  # int targets are accepted
+    expected = (np.log(2) + np.log1p(np.exp(2.0))) / 2
+    assert make_loss("bce_logits")(out, tgt).item() == pytest.approx(expected, rel=1e-6)
+    pw = make_loss("bce_logits", pos_weight=[3.0, 1.0])(out, tgt).item()
+    assert pw == pytest.approx((3 * np.log(2) + np.log1p(np.exp(2.0))) / 2, rel=1e-6)
+
+
+def test_relative_l2_matches_metric_and_has_gradient():
+    torch.manual_seed(0)
+    tgt = torch.randn(5, 2, 8, 8)
+    out = (tgt + 0.1 * torch.randn_like(tgt)).requires_grad_(True)
+    loss = make_loss("relative_l2")(out, tgt)
+    assert loss.item() == pytest.approx(relative_l2_metric(tgt.numpy(), out.detach().numpy()), rel=1e-5)
+    loss.backward()
+    assert out.grad is not None and torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
+    by_hand = make_loss("relative_l2")(torch.tensor([[3.0, 5.0]]), torch.tensor([[3.0, 4.0]]))
+    assert by_hand.item() == pytest.approx(1 / 5)

@@ -1,0 +1,29 @@
+# Align: train the embedder of (task, backbone) towards the source features with one aligner.
+# Keyed on task, backbone, aligner, seed and the align settings (params) only: refine settings never rerun it.
+
+
+rule align:
+    input:
+        ready=f"{CACHE}/data-ready/{{task}}.ok",
+        source=f"{CACHE}/sources/{{backbone}}.npz",
+    output:
+        embedder=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/embedder.pt",
+        record=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/align.json",
+    params:
+        task_file=task_file,
+        settings=lambda w: GRID.settings_json(w.task, "align"),
+        overrides=lambda w: GRID.overrides_json("align"),
+        data_dir=DATA_DIR,
+    log:
+        f"{LOGS}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.tsv"
+    threads: config.get("threads_per_job", 1)
+    resources:
+        mem_mb=resources_of("mem_mb"),
+        runtime=resources_of("runtime_min"),
+        gpu=resources_of("gpus"),
+    shell:
+        "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
+        " --seed {wildcards.seed} --source {input.source} --out-dir $(dirname {output.embedder})"
+        " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,39 @@
+# Config validation, task loading and grid expansion shared by every rule file.
+import json
+import os
+
+from snakemake.utils import validate
+
+from orca.workflow_support import Grid
+
+validate(config, "../schemas/config.schema.yaml")
+GRID = Grid(config)
+CACHE = config["cache_dir"]
+RESULTS = config["results_dir"]
+REPORTS = config["reports_dir"]
+DATA_DIR = GRID.data_dir
+LOGS = "logs"
+
+
+wildcard_constraints:
+    seed=r"\d+",
+    task=r"[a-z0-9][a-z0-9._-]*",
+
+
+def table_outputs(name):
+    """Every file one table target produces."""
+    return [f"{RESULTS}/{name}.csv"] + [f"{REPORTS}/{name}.{ext}" for ext in ("tex", "md", "png", "pdf")]
+
+
+def task_file(wildcards):
+    return str(GRID.task_files[wildcards.task])
+
+
+def resources_of(key):
+    """Per-job resources read from the task file (not from the rule); later attempts get more."""
+
+    def get(wildcards, attempt):
+        value = GRID.tasks[wildcards.task]["resources"][key]
+        return value * attempt if key in ("mem_mb", "runtime_min") else value
+
+    return get

@@ -1,0 +1,15 @@
+# Fetch: put each task's raw data in the data folder (downloads need the network, so it runs locally).
+
+
+rule fetch:
+    output:
+        touch_file=f"{CACHE}/data-ready/{{task}}.ok",
+    params:
+        task_file=task_file,
+        settings=lambda w: GRID.settings_json(w.task, "data"),
+        data_dir=DATA_DIR,
+    log:
+        f"{LOGS}/fetch/{{task}}.log",
+    localrule: True
+    shell:
+        "orca fetch --task {params.task_file} --data-dir {params.data_dir} --done {output.touch_file} > {log} 2>&1"
