@@ -2,12 +2,14 @@
 #   snakemake                      build the tables listed under `targets` in config/config.yaml
 #   snakemake table_default        build one table (or ask for its file: results/default.csv)
 #   snakemake --profile slurm      the same on a SLURM cluster
+import os
+
 from snakemake.utils import min_version
 
 min_version("8.10")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"

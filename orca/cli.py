@@ -37,6 +37,9 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU if present)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $ORCA_THREADS)")
+    p.add_argument("--checkpoint-dir", default=f"{DEFAULT_CACHE}/checkpoints",
+                   help="where per-epoch checkpoints live; a restarted job resumes from them "
+                        "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +101,10 @@ def _task(args):
     return resolve_task(args.task, dirs, json.loads(args.overrides))
 
 
+def _checkpoints(args):
+    return None if args.checkpoint_dir.lower() == "none" else args.checkpoint_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -141,13 +148,13 @@ def _dispatch(args) -> int:
         from .align.stage import run_align
 
         run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
-                  device=args.device)
+                  device=args.device, checkpoint_dir=_checkpoints(args))
         return 0
     if args.command == "refine":
         from .refine import run_refine
 
         rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
-                         embedder_path=args.embedder, device=args.device)
+                         embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args))
         print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
               f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
         return 0

@@ -16,6 +16,7 @@ import torch
 
 from .align.stage import make_optimizer
 from .backbones import load_body
+from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from .losses import make_loss
 from .metrics import get_metric
 from .model import build_model, output_shape
@@ -51,8 +52,14 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
 
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
-               embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print) -> dict:
-    """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``."""
+               embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
+               checkpoint_dir: str | Path | None = None) -> dict:
+    """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
+
+    A ``body`` passed in is trained in place (pass a copy to reuse it); by default the pretrained body is loaded.
+    With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
+    job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
+    """
     start = time.time()
     settings = stage_settings(task, "refine")
     cfg = task.spec["refine"]
@@ -79,34 +86,67 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
 
     x_train, y_train = torch.from_numpy(data.x_train), as_target(data.y_train, kind)
     n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
-    history, best_val, best_epoch, best_state, step = [], None, -1, None, 0
-    for epoch in range(cfg["epochs"]):
-        model.train()
-        order = torch.randperm(n, generator=gen)
-        running, batches = 0.0, 0
-        optimizer.zero_grad(set_to_none=True)
-        for b, i in enumerate(range(0, n, bs)):
-            idx = order[i: i + bs]
-            loss = loss_fn(model(x_train[idx].to(dev)), y_train[idx].to(dev))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"refine loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower refine.lr or "
-                    f"set refine.clip in {task.path}")
-            (loss / accum).backward()
-            running, batches, step = running + loss.item(), batches + 1, step + 1
-            if (b + 1) % accum == 0 or i + bs >= n:
-                if cfg["clip"] and cfg["clip"] > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        val = float(metric.fn(data.y_val, predict(model, data.x_val, cfg["eval_batch_size"], dev)))
-        if is_better(val, best_val, metric.higher_is_better):
-            best_val, best_epoch = val, epoch
-            best_state = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
-        history.append({"epoch": epoch + 1, "train_loss": running / max(batches, 1), "val": val})
-        log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-            f"loss {running / max(batches, 1):.4g} val {metric.name} {val:.4g}")
+    num_batches = -(-n // bs)
+    # t: the whole training state; checkpoints are snapshots of it
+    t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
+         "best_val": None, "best_epoch": -1, "best_state": None}
+    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}"
+                        f"-{_file_digest(embedder_path)}")
+
+    def snapshot() -> dict:
+        return {**t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": rng_state(gen)}
+
+    state = ckpt.load()
+    if state is not None:
+        model.load_state_dict(state.pop("model"))
+        optimizer.load_state_dict(state.pop("optimizer"))
+        scheduler.load_state_dict(state.pop("scheduler"))
+        set_rng_state(state.pop("rng"), gen)
+        t.update(state)
+        log(f"[refine {task.name}] resuming at epoch {t['epoch'] + 1}, batch {t['next_batch']} from {ckpt.path}")
+
+    with StopFlag() as stop:
+        while t["epoch"] < cfg["epochs"]:
+            epoch = t["epoch"]
+            if t["order"] is None:
+                t.update(order=torch.randperm(n, generator=gen), next_batch=0, running=0.0)
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            for b in range(t["next_batch"], num_batches):
+                idx = t["order"][b * bs: (b + 1) * bs]
+                loss = loss_fn(model(x_train[idx].to(dev)), y_train[idx].to(dev))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
+                        f"or set refine.clip in {task.path} (the last good checkpoint is kept: {ckpt.path})")
+                (loss / accum).backward()
+                t["running"] += loss.item()
+                t["step"] += 1
+                if (b + 1) % accum == 0 or b + 1 == num_batches:
+                    if cfg["clip"] and cfg["clip"] > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    t["next_batch"] = b + 1
+                    if stop.requested and b + 1 < num_batches:
+                        ckpt.save(snapshot())
+                        raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {ckpt.path}")
+            scheduler.step()
+            val = float(metric.fn(data.y_val, predict(model, data.x_val, cfg["eval_batch_size"], dev)))
+            if is_better(val, t["best_val"], metric.higher_is_better):
+                t["best_val"], t["best_epoch"] = val, epoch
+                t["best_state"] = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
+            train_loss = t["running"] / num_batches
+            t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
+            t.update(epoch=epoch + 1, order=None, next_batch=0)
+            log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
+                f"loss {train_loss:.4g} val {metric.name} {val:.4g}")
+            if t["epoch"] < cfg["epochs"]:
+                ckpt.save(snapshot())
+                if stop.requested:
+                    raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
+    history, best_val, best_epoch, best_state = t["history"], t["best_val"], t["best_epoch"], t["best_state"]
 
     test_last = float(metric.fn(data.y_test, predict(model, data.x_test, cfg["eval_batch_size"], dev)))
     test_best = test_last
@@ -130,4 +170,14 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         "provenance": {**dev_info, "run_file": str(out_path)},
     }
     atomic_write_json(out_path, record)
+    ckpt.remove()
     return record
+
+
+def _file_digest(path: str | Path | None) -> str:
+    """Short content hash of the aligned embedder, so a re-aligned embedder never resumes an old refine."""
+    if path is None:
+        return "none"
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..backbones import load_body
+from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..embedders import build_embedder
 from ..runtime import atomic_torch_save, atomic_write_json, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
@@ -42,8 +43,12 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, mome
 
 
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
-              data_dir: str | Path, device: str | None = None, body=None, log=print) -> dict:
-    """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record."""
+              data_dir: str | Path, device: str | None = None, body=None, log=print,
+              checkpoint_dir: str | Path | None = None) -> dict:
+    """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
+
+    With ``checkpoint_dir`` the state is saved after every epoch and a restarted job resumes from it.
+    """
     start = time.time()
     settings = stage_settings(task, "align")
     cfg = task.spec["align"]
@@ -71,29 +76,30 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["step_size"], gamma=cfg["gamma"])
     x_train = torch.from_numpy(data.x_train)
-    history = []
-    for epoch in range(cfg["epochs"]):
-        optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for ci in torch.randperm(len(classes), generator=gen).tolist():
-            idx = by_class[int(classes[ci])]
-            if len(idx) > cfg["maxsamples"]:
-                pick = torch.randperm(len(idx), generator=gen)[: cfg["maxsamples"]].numpy()
-                idx = idx[np.sort(pick)]
-            tokens, _ = embedder(x_train[idx].to(dev))
-            feats = tokens.mean(dim=1)
-            target_y = torch.full((len(idx),), int(classes[ci]), dtype=torch.long, device=dev)
-            loss = float(weights[ci]) * distance(feats, target_y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"align distance became {loss.item()} at epoch {epoch}, class "
-                                         f"{int(classes[ci])}; lower align.lr in {task.path}")
-            loss.backward()
-            total += loss.item()
-        optimizer.step()
-        scheduler.step()
-        history.append(total)
-        log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-            f"distance {total:.5g}")
+    history, first_epoch = [], 0
+    ckpt = Checkpointer(checkpoint_dir,
+                        f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}")
+    state = ckpt.load()
+    if state is not None:
+        embedder.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"], gen)
+        history, first_epoch = state["history"], state["epoch"]
+        log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
+    with StopFlag() as stop:
+        for epoch in range(first_epoch, cfg["epochs"]):
+            total = _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch)
+            optimizer.step()
+            scheduler.step()
+            history.append(total)
+            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
+                f"distance {total:.5g}")
+            ckpt.save({"model": embedder.state_dict(), "optimizer": optimizer.state_dict(),
+                       "scheduler": scheduler.state_dict(), "rng": rng_state(gen), "history": history,
+                       "epoch": epoch + 1})
+            if stop.requested and epoch + 1 < cfg["epochs"]:
+                raise Preempted(f"align stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
 
     out_dir = Path(out_dir)
     record = {
@@ -105,7 +111,31 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     }
     atomic_torch_save({k: v.cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
     atomic_write_json(out_dir / "align.json", record)
+    ckpt.remove()
     return record
+
+
+def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch) -> float:
+    """One epoch of the paper's class-wise loop: gradients accumulate over classes (zeroed here); the caller
+    takes the optimizer step. Returns the epoch's class-weighted distance."""
+    for p in embedder.parameters():
+        p.grad = None
+    total = 0.0
+    for ci in torch.randperm(len(classes), generator=gen).tolist():
+        idx = by_class[int(classes[ci])]
+        if len(idx) > cfg["maxsamples"]:
+            pick = torch.randperm(len(idx), generator=gen)[: cfg["maxsamples"]].numpy()
+            idx = idx[np.sort(pick)]
+        tokens, _ = embedder(x_train[idx].to(dev))
+        feats = tokens.mean(dim=1)
+        target_y = torch.full((len(idx),), int(classes[ci]), dtype=torch.long, device=dev)
+        loss = float(weights[ci]) * distance(feats, target_y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"align distance became {loss.item()} at epoch {epoch + 1}, class "
+                                     f"{int(classes[ci])}; lower align.lr in {task.path}")
+        loss.backward()
+        total += loss.item()
+    return total
 
 
 def load_align_record(out_dir: str | Path) -> dict:

@@ -16,6 +16,7 @@ from .core import (
     register_loader,
 )
 from . import images, npz, openml_tabular, ucr  # noqa: F401  (register loaders)
+from . import arrays, hdf5_pde  # noqa: F401  (register loaders: generic array containers, PDEBench HDF5)
 
 __all__ = [
     "FETCHERS",

@@ -14,6 +14,7 @@ rule align:
         settings=lambda w: GRID.settings_json(w.task, "align"),
         overrides=lambda w: GRID.overrides_json("align"),
         data_dir=DATA_DIR,
+        checkpoints=f"{CACHE}/checkpoints",
     log:
         f"{LOGS}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
     benchmark:
@@ -26,4 +27,5 @@ rule align:
     shell:
         "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
         " --seed {wildcards.seed} --source {input.source} --out-dir $(dirname {output.embedder})"
-        " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads} > {log} 2>&1"
+        " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads}"
+        " --checkpoint-dir {params.checkpoints} > {log} 2>&1"

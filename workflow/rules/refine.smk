@@ -19,6 +19,7 @@ rule refine:
         overrides=lambda w: GRID.overrides_json("refine"),
         embedder=lambda w, input: f"--embedder {input.embedder}" if input.embedder else "",
         data_dir=DATA_DIR,
+        checkpoints=f"{CACHE}/checkpoints",
     log:
         f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
     benchmark:
@@ -31,7 +32,8 @@ rule refine:
     shell:
         "orca refine --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
         " --seed {wildcards.seed} {params.embedder} --out {output} --data-dir {params.data_dir}"
-        " --overrides {params.overrides:q} --threads {threads} > {log} 2>&1"
+        " --overrides {params.overrides:q} --threads {threads}"
+        " --checkpoint-dir {params.checkpoints} > {log} 2>&1"
 
 
 rule baseline:

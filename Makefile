@@ -1,0 +1,34 @@
+# orca-bench: the two commands of the README, and a few more.
+#   make table   set up (first time) and build the default offline table with Snakemake
+#   make test    run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.orca-installed
+
+.PHONY: setup table test test-all slurm-test bench clean-results
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+table: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-all: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "slow or not slow"
+
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench_default_table.py
+
+clean-results:
+	rm -rf results/runs results/baselines results/benchmarks .cache/orca/align logs

@@ -1,0 +1,116 @@
+"""Raw-file download helper shared by the file-based loaders (``arrays``, ``pdebench_hdf5``).
+
+A loader's args may carry ``download``: a list of manifest entries in the same form as a task
+file's ``data.files`` (``{name, urls, md5 | sha256, size}``). :func:`ensure_files` makes each
+named file exist under ``folder``: a file already there is accepted (checked against its size,
+and against its checksum once, leaving a ``.<name>.verified`` stamp); a missing one is
+downloaded with pooch from its URLs in order, with a bounded number of retries per URL. When no
+URL works (offline, dead link) it raises :class:`DataUnavailableError` naming the file, its URLs
+and the exact path to place a manual copy at. Nothing here loops forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .core import DataFormatError, DataUnavailableError
+
+RETRIES_PER_URL = 2
+
+
+def manifest_entries(download) -> dict[str, dict]:
+    """``download`` (list of entries, or None) -> {name: entry}; validates the entries' keys."""
+    out: dict[str, dict] = {}
+    for entry in download or []:
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise ValueError(f"download entries need at least a 'name'; got {entry!r}")
+        unknown = set(entry) - {"name", "urls", "md5", "sha256", "size", "note"}
+        if unknown:
+            raise ValueError(f"download entry {entry['name']!r}: unknown keys {sorted(unknown)}; "
+                             "allowed: name, urls, md5, sha256, size, note")
+        out[entry["name"]] = entry
+    return out
+
+
+def _digest(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def known_hash(entry: dict) -> str | None:
+    """pooch-style ``algo:hex`` for an entry, or None when no checksum is known."""
+    if entry.get("sha256"):
+        return f"sha256:{entry['sha256'].lower()}"
+    if entry.get("md5"):
+        return f"md5:{entry['md5'].lower()}"
+    return None
+
+
+def verify(path: Path, entry: dict) -> None:
+    """Check size and checksum of a local file once; a stamp file remembers a passed check."""
+    path = Path(path)
+    size = entry.get("size")
+    if size is not None and path.stat().st_size != int(size):
+        raise DataFormatError(f"{path}: size {path.stat().st_size} bytes, expected {size} "
+                              f"(truncated or wrong file); delete it and fetch again")
+    kh = known_hash(entry)
+    if kh is None:
+        return
+    stamp = path.parent / f".{path.name}.verified"
+    sig = f"{kh} {path.stat().st_size} {path.stat().st_mtime_ns}"
+    if stamp.is_file() and stamp.read_text().strip() == sig:
+        return
+    algo, want = kh.split(":", 1)
+    got = _digest(path, algo)
+    if got != want:
+        raise DataFormatError(f"{path}: {algo} {got} does not match the manifest's {want}; "
+                              "delete the file and fetch again, or fix the manifest entry")
+    stamp.write_text(sig + "\n")
+
+
+def _unavailable(name: str, entry: dict, target: Path, errors: list[str]) -> DataUnavailableError:
+    urls = entry.get("urls") or []
+    how = (f"download it from {' or '.join(urls)}" if urls else
+           "no public URL is known for it (see the task file's comments for its origin)")
+    tried = f" Tried: {'; '.join(errors)}." if errors else ""
+    check = f" Expected {known_hash(entry)}." if known_hash(entry) else ""
+    return DataUnavailableError(
+        f"raw file {name!r} is not at {target} and could not be downloaded.{tried} "
+        f"To place it by hand, {how} and save it as {target}.{check}")
+
+
+def ensure_file(name: str, folder: Path, entry: dict | None = None) -> Path:
+    """Make ``folder/name`` exist (download when missing); return its path."""
+    entry = dict(entry or {"name": name})
+    target = Path(folder) / name
+    if target.is_file():
+        verify(target, entry)
+        return target
+    errors: list[str] = []
+    urls = entry.get("urls") or []
+    if urls:
+        import pooch
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for url in urls:
+            try:
+                pooch.retrieve(url, known_hash=known_hash(entry), fname=target.name, path=target.parent,
+                               progressbar=False, downloader=pooch.HTTPDownloader(timeout=60),
+                               retry_if_failed=RETRIES_PER_URL)
+            except Exception as e:  # network errors, HTTP errors, checksum mismatch: try the next URL
+                errors.append(f"{url}: {type(e).__name__}: {e}")
+                continue
+            if target.is_file():
+                verify(target, entry)
+                return target
+    raise _unavailable(name, entry, target, errors)
+
+
+def ensure_files(names: list[str], folder: Path, download=None) -> list[Path]:
+    """:func:`ensure_file` for each name, with entries from a ``download`` manifest list."""
+    entries = manifest_entries(download)
+    return [ensure_file(n, folder, entries.get(n)) for n in names]

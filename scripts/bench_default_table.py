@@ -1,0 +1,83 @@
+"""Time the default offline table from an empty results folder, then check the caching targets.
+
+    python scripts/bench_default_table.py [--cores 2] [--keep DIR]
+
+Prints: wall time of the full table (all seeds), the jobs a rerun plans with nothing changed (target 0),
+the jobs planned after changing one refine setting (target: refine jobs + the table only), and where
+the time went per rule (from Snakemake's per-job benchmark files). Runs in a scratch folder so your own
+results/ and cache are untouched; the default table's settings are those of config/config.yaml.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake(workdir: Path, config: Path, cores: int, *extra: str) -> str:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(config), "--cores", str(cores), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout + proc.stderr
+
+
+def job_counts(text: str) -> dict[str, int]:
+    if "Job stats:" not in text:
+        return {}
+    return {r: int(n) for r, n in re.findall(r"^(\w+)\s+(\d+)\s*$", text.split("Job stats:")[-1], flags=re.M)
+            if r != "total"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--keep", default=None, help="run in this folder instead of a temporary one")
+    args = parser.parse_args()
+    work = Path(args.keep or tempfile.mkdtemp(prefix="orca-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg.update(benchmarks=[str(REPO / b) for b in cfg["benchmarks"]], cache_dir=str(work / "cache"))
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+
+    start = time.time()
+    snakemake(work, config, args.cores)
+    wall = time.time() - start
+    rerun = job_counts(snakemake(work, config, args.cores, "-n"))
+    changed = dict(cfg, overrides={**cfg.get("overrides", {}), "refine": {"weight_decay": 0.01}})
+    changed_path = work / "config-changed.yaml"
+    changed_path.write_text(yaml.safe_dump(changed))
+    after_change = job_counts(snakemake(work, changed_path, args.cores, "-n"))
+
+    rows = []
+    for tsv in (work / "results" / "benchmarks").rglob("*.tsv"):
+        t = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": tsv.relative_to(work / "results" / "benchmarks").parts[0], "s": float(t["s"].iloc[0]),
+                     "max_rss_mb": float(t["max_rss"].iloc[0]) if "max_rss" in t else float("nan")})
+    per_rule = pd.DataFrame(rows).groupby("rule").agg(jobs=("s", "size"), total_s=("s", "sum"), mean_s=("s", "mean"),
+                                                      max_s=("s", "max"), peak_rss_mb=("max_rss_mb", "max"))
+    print(f"default table, {args.cores} cores, from empty results: {wall:.0f} s wall ({wall / 60:.1f} min; "
+          "target <= 15 min)")
+    print(f"rerun with nothing changed plans: {rerun or 'no jobs'} (target: no jobs)")
+    print(f"after changing refine.weight_decay plans: {after_change} (target: refine + table only)")
+    print("\nper rule (from Snakemake benchmark files):")
+    print(per_rule.round(1).to_string())
+    print(f"\ntable: {work / 'results' / 'default.csv'}")
+    table = pd.read_csv(work / "results" / "default.csv")
+    cols = ["task", "method", "mean", "std", "n_seeds", "best"]
+    print(table[table.row_kind == "run"][cols].to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

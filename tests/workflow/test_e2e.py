@@ -1,0 +1,104 @@
+"""The real workflow on a tiny grid: real MiniLM body, real data, every stage, then the caching rules."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def snakemake(workdir: Path, configfile: Path, *args: str, check=True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(configfile), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts per rule from a dry run's 'Job stats' table ({} when nothing is to be done)."""
+    text = proc.stdout + proc.stderr
+    counts = {}
+    for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", text.split("Job stats:")[-1], flags=re.M):
+        if rule != "total":
+            counts[rule] = int(n)
+    return counts if "Job stats:" in text else {}
+
+
+def tiny_config(tmp: Path, **extra) -> Path:
+    cfg = {
+        "benchmarks": [str(REPO / "benchmarks")],
+        "cache_dir": str(tmp / "cache"), "results_dir": "results", "reports_dir": "reports",
+        "threads_per_job": 1, "source_max_samples": 300,
+        "overrides": {"align": {"epochs": 2, "maxsamples": 16}, "refine": {"epochs": 1}},
+        "targets": ["smoke"],
+        "tables": {"smoke": {"tasks": ["iris", "digits"], "backbones": ["minilm-l6"],
+                             "aligners": ["none", "otdd-gaussian"], "baselines": ["logistic-regression"],
+                             "seeds": [0]}},
+    }
+    cfg.update(extra)
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    config = tiny_config(tmp)
+    snakemake(tmp, config)
+    return tmp, config
+
+
+def test_tables_and_plots_are_written(finished_run):
+    tmp, _ = finished_run
+    table = pd.read_csv(tmp / "results" / "smoke.csv")
+    ours = table[table.row_kind == "run"]
+    assert set(ours.task) == {"iris", "digits"}
+    assert set(ours.method) == {"none", "otdd-gaussian", "logistic-regression"}
+    assert (ours.n_seeds == 1).all() and ours["mean"].notna().all()
+    for ext in ("tex", "md", "png", "pdf"):
+        assert (tmp / "reports" / f"smoke.{ext}").stat().st_size > 0
+    assert r"\toprule" in (tmp / "reports" / "smoke.tex").read_text()
+    run = json.loads((tmp / "results/runs/iris/minilm-l6/otdd-gaussian/seed0.json").read_text())
+    assert run["embedder"].endswith("otdd-gaussian/seed0/embedder.pt")
+    assert run["scores"]["test_at_best_val"] == pytest.approx(
+        ours[(ours.task == "iris") & (ours.method == "otdd-gaussian")]["mean"].item())
+    assert list((tmp / "results/benchmarks/refine").rglob("*.tsv")), "per-job benchmark timing missing"
+
+
+def test_nothing_changed_means_no_jobs(finished_run):
+    tmp, config = finished_run
+    assert planned_jobs(snakemake(tmp, config, "-n")) == {}
+
+
+def test_refine_setting_reruns_only_refine_and_tables(finished_run):
+    tmp, _ = finished_run
+    changed = tiny_config(tmp, overrides={"align": {"epochs": 2, "maxsamples": 16}, "refine": {"epochs": 2}})
+    jobs = planned_jobs(snakemake(tmp, changed, "-n"))
+    assert jobs == {"refine": 4, "table_smoke": 1, "all": 1}
+
+
+def test_align_setting_reruns_align_and_what_follows(finished_run):
+    tmp, _ = finished_run
+    changed = tiny_config(tmp, overrides={"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 1}})
+    jobs = planned_jobs(snakemake(tmp, changed, "-n"))
+    # only the aligned cells: 'none' needs no embedder, baselines depend on neither
+    assert jobs == {"align": 2, "refine": 2, "table_smoke": 1, "all": 1}
+
+
+def test_unknown_aligner_fails_before_any_job(tmp_path):
+    config = tiny_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["tables"]["smoke"]["aligners"] = ["none", "otdd-fast-please"]
+    config.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "tables.smoke.aligners: unknown aligner 'otdd-fast-please'" in out and "otdd-exact" in out
