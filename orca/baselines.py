@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .metrics import get_metric
-from .runtime import atomic_write_json, provenance
+from .runtime import atomic_write_json, check_writable, provenance
 from .taskdata import prepare_split
 from .tasks import Task, settings_hash, stage_settings
 
@@ -50,6 +50,7 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     if kind not in ("classification", "regression"):
         raise ValueError(f"baseline {method!r} supports classification and regression tasks, not {kind!r}")
     start = time.time()
+    check_writable(out_path)
     np.random.seed(seed)
     data = prepare_split(task, seed, data_dir)
     metric = get_metric(task.spec["metric"])

@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, FileNotFoundError, RuntimeError, json.JSONDecodeError) as err:
-        # ValueError covers TaskError, DataError and the registries' unknown-name errors.
+    except (ValueError, OSError, RuntimeError, ArithmeticError) as err:
+        # ValueError: TaskError, DataError, JSON and the registries' unknown-name errors; OSError: missing or
+        # unwritable files; RuntimeError: data that cannot be fetched; ArithmeticError: a NaN loss.
         print(f"orca {args.command}: error: {err}", file=sys.stderr)
         return 2
 

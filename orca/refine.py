@@ -20,7 +20,7 @@ from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_st
 from .losses import make_loss
 from .metrics import get_metric
 from .model import build_model, output_shape
-from .runtime import atomic_write_json, pick_device, provenance, seed_everything
+from .runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from .taskdata import num_outputs, prepare_split
 from .tasks import Task, settings_hash, stage_settings
 
@@ -61,6 +61,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
     start = time.time()
+    check_writable(out_path)
     settings = stage_settings(task, "refine")
     cfg = task.spec["refine"]
     kind = task.spec["output"]["kind"]

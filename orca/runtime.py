@@ -45,6 +45,17 @@ def _tmp_beside(path: Path) -> Path:
     return Path(tmp)
 
 
+def check_writable(path: str | Path) -> None:
+    """Fail before any work if ``path`` (a file to be written later) cannot be created."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _tmp_beside(path).unlink()
+    except OSError as err:
+        raise PermissionError(f"cannot write {path}: {err.strerror or err}; choose a writable output folder "
+                              "(--out / --out-dir, or results_dir / cache_dir in the config)") from err
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a file so that readers see either the old content or the whole new one, never a part."""
     path = Path(path)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from orca.backbones import load_body, tiny_config
 from orca.checkpoint import EXIT_PREEMPTED
 from orca.sources import save_source
 
@@ -19,16 +18,9 @@ OVERRIDES = json.dumps({"align": {"epochs": 12, "maxsamples": 32}, "refine": {"e
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_roberta_dir):
     root = tmp_path_factory.mktemp("resume")
-    body = load_body("roberta-base", pretrained=False, config_overrides=tiny_config("roberta-base"))
-    hf = root / "tiny-roberta"
-    torch.manual_seed(0)
-    # a local Hugging Face folder, used through the backbone's documented path override
-    from transformers import AutoConfig, AutoModel
-
-    cfg = AutoConfig.for_model("roberta", **{**dict(body.spec.arch), **tiny_config("roberta-base")})
-    AutoModel.from_config(cfg).save_pretrained(hf)
+    hf = tiny_roberta_dir  # a local Hugging Face folder, used through the backbone's documented path override
     rng = np.random.default_rng(0)
     save_source({"xs": rng.normal(size=(300, 32)).astype(np.float32), "ys": rng.integers(0, 5, 300),
                  "origin": "test"}, root / "src.npz")

@@ -18,7 +18,7 @@ import torch
 from ..backbones import load_body
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..embedders import build_embedder
-from ..runtime import atomic_torch_save, atomic_write_json, pick_device, provenance, seed_everything
+from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
 from ..tasks import Task, settings_hash, stage_settings
@@ -50,6 +50,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     With ``checkpoint_dir`` the state is saved after every epoch and a restarted job resumes from it.
     """
     start = time.time()
+    check_writable(Path(out_dir) / "embedder.pt")
     settings = stage_settings(task, "align")
     cfg = task.spec["align"]
     dev = pick_device(device)

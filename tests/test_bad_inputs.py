@@ -1,0 +1,196 @@
+"""The bad-input catalogue: each case exits non-zero, names the cause and the fix, and leaves no result."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from orca.cli import main
+from orca.sources import save_source
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = {"align": {"epochs": 1, "maxsamples": 8}, "refine": {"epochs": 1, "batch_size": 32}}
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch, tiny_roberta_dir):
+    """A workspace: tiny RoBERTa as 'roberta-base', a benchmark folder, a source file, data dir."""
+    monkeypatch.setenv("ORCA_BACKBONE_ROBERTA_BASE", str(tiny_roberta_dir))
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    rng = np.random.default_rng(0)
+    save_source({"xs": rng.normal(size=(50, 32)).astype(np.float32), "ys": rng.integers(0, 3, 50),
+                 "origin": "test"}, tmp_path / "src.npz")
+    return tmp_path
+
+
+def npz_task(ws, name="toy", x_train=None, y_train=None, **spec_updates):
+    """Write arrays + a task file reading them with the generic npz loader; returns the task file."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 1, 6)).astype(np.float32) if x_train is None else x_train
+    y = np.arange(60) % 3 if y_train is None else y_train
+    np.savez(ws / "data.npz", x_train=x, y_train=y, x_test=x[:12], y_test=y[:12])
+    spec = {"name": name, "title": name, "suite": "test", "input": {"modality": "1d"},
+            "output": {"kind": "classification"},
+            "data": {"loader": "npz", "args": {"path": str(ws / "data.npz")}},
+            "loss": {"name": "cross_entropy"}, "metric": "zero_one_error_pct",
+            "embedder": {"target_seq_len": 8}, **FAST}
+    for key, value in spec_updates.items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) and key in spec else value
+    path = ws / "bench" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def orca(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def refine(ws, capsys, task, *extra):
+    out = ws / "out" / "result.json"
+    code, err = orca(capsys, "refine", "--task", task, "--benchmarks", ws / "bench", "--data-dir", ws / "data",
+                     "--backbone", "roberta-base", "--aligner", "none", "--seed", 0, "--out", out,
+                     "--checkpoint-dir", ws / "ckpt", *extra)
+    return code, err, out
+
+
+def test_malformed_yaml(ws, capsys):
+    bad = ws / "bench" / "bad.yaml"
+    bad.write_text("name: bad\ninput: {modality: 1d\n")
+    code, err, out = refine(ws, capsys, bad)
+    assert code == 2 and "malformed YAML" in err and str(bad) in err and not out.exists()
+
+
+def test_unknown_task(ws, capsys):
+    npz_task(ws)
+    code, err, _ = refine(ws, capsys, "no-such-task")
+    assert code == 2 and "unknown task 'no-such-task'; allowed: toy" in err
+
+
+def test_unknown_backbone(ws, capsys):
+    code, err = orca(capsys, "refine", "--task", npz_task(ws), "--backbone", "gpt-7", "--aligner", "none",
+                     "--seed", 0, "--out", ws / "r.json", "--data-dir", ws / "data")
+    assert code == 2 and "unknown backbone 'gpt-7'" in err and "roberta-base" in err
+
+
+def test_unknown_aligner(ws, capsys):
+    code, err = orca(capsys, "align", "--task", npz_task(ws), "--backbone", "roberta-base", "--aligner", "otdd-magic",
+                     "--seed", 0, "--source", ws / "src.npz", "--out-dir", ws / "al", "--data-dir", ws / "data")
+    assert code == 2 and "otdd-magic" in err and "otdd-exact" in err
+    assert not (ws / "al" / "embedder.pt").exists()
+
+
+def test_unknown_metric(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, metric="accuracy-ish"))
+    assert code == 2 and "unknown metric 'accuracy-ish'" in err and "one_minus_auroc" in err and not out.exists()
+
+
+def test_missing_field(ws, capsys):
+    path = npz_task(ws)
+    spec = yaml.safe_load(path.read_text())
+    del spec["loss"]
+    path.write_text(yaml.safe_dump(spec))
+    code, err, out = refine(ws, capsys, path)
+    assert code == 2 and "'loss' is a required property" in err and not out.exists()
+
+
+def test_wrong_type(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, refine={"epochs": "three"}))
+    assert code == 2 and "refine.epochs" in err and "'three' is not of type 'integer'" in err
+
+
+def test_shape_does_not_match_data(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, input={"modality": "1d", "shape": [1, 7]}))
+    assert code == 2 and "input.shape" in err and "(1, 6)" in err and not out.exists()
+
+
+def test_missing_data_file(ws, capsys):
+    path = npz_task(ws)
+    (ws / "data.npz").unlink()
+    code, err, out = refine(ws, capsys, path)
+    assert code == 2 and "data.npz not found" in err and not out.exists()
+
+
+def test_truncated_data_file(ws, capsys):
+    path = npz_task(ws)
+    blob = (ws / "data.npz").read_bytes()
+    (ws / "data.npz").write_bytes(blob[: len(blob) // 2])
+    code, err, out = refine(ws, capsys, path)
+    assert code == 2 and "data.npz" in err and not out.exists()
+
+
+def test_nan_in_inputs(ws, capsys):
+    x = np.random.default_rng(0).normal(size=(60, 1, 6)).astype(np.float32)
+    x[3, 0, 2] = np.nan
+    code, err, out = refine(ws, capsys, npz_task(ws, x_train=x))
+    assert code == 2 and "NaN or infinite" in err and not out.exists()
+
+
+def test_class_without_samples(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, output={"kind": "classification", "num_outputs": 4}))
+    assert code == 2 and "classes [3] have no training samples" in err and not out.exists()
+
+
+def test_constant_feature_column_is_handled(ws, capsys):
+    x = np.random.default_rng(0).normal(size=(60, 1, 6)).astype(np.float32)
+    x[:, 0, 4] = 7.0
+    code, err, out = refine(ws, capsys, npz_task(ws, x_train=x))
+    assert code == 0, err
+    assert np.isfinite(json.loads(out.read_text())["scores"]["test_at_best_val"])
+
+
+def test_unwritable_results_directory(ws, capsys):
+    blocker = ws / "a-file"
+    blocker.write_text("not a folder")
+    code, err = orca(capsys, "refine", "--task", npz_task(ws), "--benchmarks", ws / "bench", "--backbone",
+                     "roberta-base", "--aligner", "none", "--seed", 0, "--out", blocker / "r.json",
+                     "--data-dir", ws / "data")
+    assert code == 2 and "cannot write" in err and "writable output folder" in err
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(ws, capsys, monkeypatch):
+    import torch
+
+    import orca.refine as refine_mod
+
+    real = refine_mod.make_loss
+
+    def poisoned(name, **opts):
+        loss, calls = real(name, **opts), {"n": 0}
+
+        def fn(out, y):
+            calls["n"] += 1
+            value = loss(out, y)
+            return value * torch.nan if calls["n"] == 4 else value  # the 2nd epoch's 2nd step
+        return fn
+
+    monkeypatch.setattr(refine_mod, "make_loss", lambda name, **o: _Wrap(poisoned(name, **o)))
+    code, err, out = refine(ws, capsys, npz_task(ws, refine={"epochs": 3, "batch_size": 32}))
+    assert code == 2 and "refine loss became nan at epoch 2, step 3" in err and "lower refine.lr" in err
+    assert not out.exists() and list((ws / "ckpt").glob("refine-*.pt")), "last good checkpoint must be kept"
+
+
+class _Wrap(__import__("torch").nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, out, y):
+        return self.fn(out, y)
+
+
+def test_empty_seed_list_fails_before_any_job(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["tables"]["default"]["seeds"] = []
+    cfg["benchmarks"] = [str(REPO / "benchmarks")]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                           "--configfile", str(tmp_path / "c.yaml"), "-n", "--cores", "1"],
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "seeds" in out and "should be non-empty" in out
+    assert not (tmp_path / "results").exists()
