@@ -55,7 +55,12 @@ def default_pool_dir() -> Path:
 
 def _try_lock(pool: Path, device: str) -> int | None:
     """Open and exclusively lock ``device``'s lock file; the open fd, or None when another holder has it."""
-    fd = os.open(pool / f"gpu-{device}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    path = pool / f"gpu-{device}.lock"
+    writable = True
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file in a shared pool: a read-only fd locks as well
+        fd, writable = os.open(path, os.O_RDONLY), False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:
@@ -64,8 +69,9 @@ def _try_lock(pool: Path, device: str) -> int | None:
             return None
         raise
     # Who holds it, for a person looking at the pool folder (the lock, not this text, is what counts).
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    if writable:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
     return fd
 
 

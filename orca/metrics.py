@@ -195,6 +195,27 @@ def mae8(y_true, y_score) -> float:
     return float(np.mean(per_protein)) if per_protein else float("inf")
 
 
+
+def one_minus_auroc_pixel(y_true, y_score, binarize: bool = True) -> float:
+    """NAS-Bench-360 Cosmic: 1 - ROC-AUC over all pixels of all samples, flattened together.
+
+    y_true (N, 1, H, W): 1 = cosmic-ray pixel, 0 = clean, anything else (e.g. -1, the ignore mask) is
+    skipped. y_score: logits of the same shape. With ``binarize`` (the NAS-Bench-360/ORCA evaluation)
+    the score is the hard prediction logit > 0, i.e. the AUROC of one operating point, (TPR + TNR) / 2.
+    """
+    t = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    s = np.asarray(y_score, dtype=np.float64).reshape(-1)
+    if t.size != s.size:
+        raise ValueError(f"shape mismatch: y_true {np.shape(y_true)} vs y_score {np.shape(y_score)}")
+    keep = (t == 0) | (t == 1)
+    t, s = t[keep], s[keep]
+    if t.size == 0 or t.min() == t.max():
+        raise ValueError("one_minus_auroc_pixel: need both positive and negative pixels")
+    if binarize:
+        s = (s > 0).astype(np.float64)
+    return float(1.0 - roc_auc_score(t.astype(np.int64), s))
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
@@ -207,6 +228,7 @@ METRICS: dict[str, Metric] = {
         Metric("one_minus_map", "1 - mAP", False, "fraction", one_minus_map),
         Metric("one_minus_auroc_multilabel", "1 - AUROC", False, "fraction", one_minus_auroc_multilabel),
         Metric("mae8", "MAE8", False, "angstrom", mae8),
+        Metric("one_minus_auroc_pixel", "1 - AUROC", False, "fraction", one_minus_auroc_pixel),
     ]
 }
 

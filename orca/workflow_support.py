@@ -46,13 +46,18 @@ class Grid:
         used = set()
         for name, table in config["tables"].items():
             for key, names in allowed.items():
-                for value in table.get(key, []):
+                values = table.get(key, [])
+                values = [v for vs in values.values() for v in vs] if isinstance(values, dict) else values
+                for value in values:
                     if value not in names:
                         raise ConfigError(f"config tables.{name}.{key}: unknown {key[:-1]} {value!r}; "
                                           f"allowed: {', '.join(names)}")
             used.update(table["tasks"])
         self.overrides = config.get("overrides") or {}
         self.tasks = {t: load_task(self.task_files[t], self.overrides) for t in sorted(used)}
+        for name, table in config["tables"].items():
+            for task in table["tasks"]:
+                self.backbones_for(name, task)  # every row has a body for its modality
         self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
         from .align.distances import ALIGNERS
 
@@ -76,11 +81,22 @@ class Grid:
             return f"--from-npy {arrays[0]} {arrays[1]} --max-samples {self.config.get('source_max_samples', 5000)}"
         return f"--max-samples {self.config.get('source_max_samples', 5000)}"
 
+    def backbones_for(self, table: str, task: str) -> list[str]:
+        """The bodies a table runs ``task`` on: its list, or the list for the task's input modality."""
+        backbones = self.config["tables"][table]["backbones"]
+        if isinstance(backbones, list):
+            return backbones
+        modality = self.tasks[task].spec["input"]["modality"]
+        if modality not in backbones:
+            raise ConfigError(f"config tables.{table}.backbones: no backbone for {modality} rows such as "
+                              f"{task!r}; add a '{modality}:' list")
+        return backbones[modality]
+
     def table_runs(self, table: str, results_dir: str) -> list[str]:
         """Result JSON paths of every run of one table (network cells, then baselines)."""
         t = self.config["tables"][table]
-        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/seed{s}.json"
-                for task in t["tasks"] for bb in t["backbones"] for al in t["aligners"] for s in t["seeds"]]
+        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/seed{s}.json" for task in t["tasks"]
+                for bb in self.backbones_for(table, task) for al in t["aligners"] for s in t["seeds"]]
         runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
                  if self.tasks[task].spec["output"]["kind"] in ("classification", "regression")]

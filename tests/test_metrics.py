@@ -16,7 +16,7 @@ def softmax(z):
 def test_registry_and_unknown_name():
     assert set(METRICS) == {
         "zero_one_error_pct", "one_minus_auroc", "one_minus_macro_f1", "one_minus_r2", "relative_l2",
-        "nrmse", "one_minus_map", "one_minus_auroc_multilabel", "mae8",
+        "nrmse", "one_minus_map", "one_minus_auroc_multilabel", "mae8", "one_minus_auroc_pixel",
     }
     for name, m in METRICS.items():
         assert isinstance(m, Metric) and m.name == name and m.higher_is_better is False

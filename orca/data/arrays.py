@@ -31,7 +31,7 @@ Args::
 
 An array spec is either a file name (key-less formats) or a mapping with ``file`` and optionally
 ``key``, ``slice`` (numpy basic indexing written as a string: integers, ``:``, ``...``),
-``transpose`` (axes) and ``encoding`` (pickle text encoding, e.g. ``latin1`` for Python 2 pickles).
+``reshape`` (e.g. ``[-1, 3, 32, 32]`` for CIFAR's flat rows), ``transpose`` (axes) and ``encoding`` (pickle text encoding, e.g. ``latin1`` for Python 2 pickles).
 x comes out as float32 (N, C, L) or (N, C, H, W); integer y as int64 class ids; float y as float32.
 """
 
@@ -58,7 +58,7 @@ DEFAULT_ARGS = {
 }
 X_OPTS = {"add_channel_axis": False, "scale": None, "append_grid": False, "dtype": "float32"}
 Y_OPTS = {"offset": 0, "dtype": None, "add_channel_axis": False, "scale": None}
-SPEC_KEYS = {"file", "key", "slice", "transpose", "encoding", "format"}
+SPEC_KEYS = {"file", "key", "slice", "reshape", "transpose", "encoding", "format"}
 FORMATS = ("npy", "npz", "pickle", "gzip-pickle", "mat", "hdf5")
 _SLICE_RE = re.compile(r"^\s*-?\d*\s*(:\s*-?\d*\s*(:\s*-?\d*\s*)?)?$")
 
@@ -251,6 +251,8 @@ def read_array(spec: dict, root: Path, allow_pickle: bool, cache: dict | None = 
     idx = parse_slice(spec.get("slice"))
     if idx:
         arr = arr[idx]
+    if spec.get("reshape") is not None:
+        arr = arr.reshape([int(v) for v in spec["reshape"]])
     if spec.get("transpose") is not None:
         arr = np.transpose(arr, spec["transpose"])
     return arr

@@ -146,7 +146,10 @@ def _pick(arr: np.ndarray, channels, where: str) -> np.ndarray:
 def _count(f, a: dict) -> int:
     if a["layout"] == "groups":
         return sum(1 for k in f.keys() if "data" in f[k])
-    return int(f[a["fields"][0]].shape[0]) if a["fields"][0] in f else 0
+    name = (a["input_fields"] or a["fields"])[0]
+    if name not in f:
+        raise DataFormatError(f"{f.filename}: no dataset {name!r}; it has {sorted(f.keys())}")
+    return int(f[name].shape[0])
 
 
 @register_loader("pdebench_hdf5", fetch=fetch_pdebench, fingerprint=_fingerprint)

@@ -29,6 +29,7 @@ METRIC_TO_PUBLISHED: dict[str, str] = {
     "zero_one_error_pct": "0-1 error (%)",
     "one_minus_auroc": "1-AUROC",
     "one_minus_auroc_multilabel": "1-AUROC",
+    "one_minus_auroc_pixel": "1-AUROC",
     "one_minus_macro_f1": "1-F1 score",
     "one_minus_map": "1-mAP",
     "one_minus_r2": "1-R^2",

@@ -1,0 +1,17 @@
+import numpy as np
+import pytest
+
+from orca.metrics import METRICS, one_minus_auroc_pixel
+
+
+def test_pixel_auroc_ignores_masked_pixels():
+    y = np.array([[[[1, 0], [0, -1]]], [[[0, 1], [1, 0]]]], dtype=np.float32)  # (2, 1, 2, 2), -1 ignored
+    perfect = np.where(y == 1, 3.0, -3.0)
+    perfect[0, 0, 1, 1] = 5.0  # a wrong score on the ignored pixel does not count
+    assert METRICS["one_minus_auroc_pixel"].fn(y, perfect) == pytest.approx(0.0)
+    # hard predictions: all positive -> TPR 1, TNR 0 -> AUROC 0.5
+    assert one_minus_auroc_pixel(y, np.ones_like(y)) == pytest.approx(0.5)
+    # soft scores when binarize=False
+    assert one_minus_auroc_pixel(y, -perfect, binarize=False) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="positive and negative"):
+        one_minus_auroc_pixel(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)))
