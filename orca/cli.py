@@ -101,6 +101,15 @@ def _task(args):
     return resolve_task(args.task, dirs, json.loads(args.overrides))
 
 
+def _claim_gpu() -> None:
+    """With ORCA_GPUS=0,1,... take a free GPU for this job (held until exit) before CUDA starts (docs/gpus.md)."""
+    from .gpus import visible_devices_for_job
+
+    gpu = visible_devices_for_job()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
 def _checkpoints(args):
     return None if args.checkpoint_dir.lower() == "none" else args.checkpoint_dir
 
@@ -108,6 +117,8 @@ def _checkpoints(args):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("sources", "align", "refine"):
+            _claim_gpu()
         return _dispatch(args)
     except (ValueError, OSError, RuntimeError, ArithmeticError) as err:
         # ValueError: TaskError, DataError, JSON and the registries' unknown-name errors; OSError: missing or

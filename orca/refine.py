@@ -77,9 +77,9 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         model.embedder.load_state_dict(torch.load(embedder_path, map_location="cpu", weights_only=True))
     model.to(dev)
 
-    loss_opts = {}
-    if task.spec["loss"].get("class_weights") is not None:
-        loss_opts = {"class_weights": task.spec["loss"]["class_weights"], "y_train": data.y_train}
+    loss_opts = {k: v for k, v in task.spec["loss"].items() if k != "name" and v is not None}
+    if loss_opts.get("class_weights") == "balanced":
+        loss_opts.update(y_train=data.y_train, num_classes=k)
     loss_fn = make_loss(task.spec["loss"]["name"], **loss_opts).to(dev)
     optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(

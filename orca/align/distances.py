@@ -223,7 +223,7 @@ def sinkhorn_cost(C, loga, logb, eps, **kw) -> torch.Tensor:
         return value
     logP = loga.unsqueeze(2) + logb.unsqueeze(1) + (f.unsqueeze(2) + g.unsqueeze(1) - Cd) / eps
     P = torch.where(torch.isfinite(logP), logP.exp(), 0.0)
-    lin = (P * C).sum((1, 2))
+    lin = (P * C.detach()).sum((1, 2))
     return value + lin - lin.detach()
 
 

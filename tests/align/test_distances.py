@@ -68,23 +68,29 @@ def test_call_before_prepare_raises():
 def test_scalar_finite_nonnegative_and_grad(name, data):
     src, tgt = data
     v, x = dist(name, src, tgt, grad=True)
+    val = float(v.detach())
     assert v.ndim == 0 and torch.isfinite(v)
-    assert float(v.detach()) >= -1e-6
+    assert val >= -1e-6
     v.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     if name == "none":
-        assert float(v) == 0.0 and float(x.grad.abs().sum()) == 0.0
+        assert val == 0.0 and float(x.grad.abs().sum()) == 0.0
     else:
-        assert float(v) > 1e-3
+        assert val > 1e-3
         assert float(x.grad.abs().sum()) > 0
 
 
 @pytest.mark.parametrize("name", DISTANCES)
 def test_self_distance_is_zero(name, data):
     src, tgt = data
-    v_self = float(dist(name, src, src)[0])
+    perm = torch.randperm(len(src[1]), generator=torch.Generator().manual_seed(0))
+    shuffled = (src[0][perm], src[1][perm])  # same dataset, other row order
+    v_self = float(dist(name, src, shuffled)[0])
     v_other = float(dist(name, src, tgt)[0])
     assert abs(v_self) <= 1e-3 * v_other, (v_self, v_other)
+    # two independent samples of one distribution: small next to a shifted one
+    v_resample = float(dist(name, src, blobs(40, 3, 6, seed=9))[0])
+    assert v_resample < 0.5 * v_other, (v_resample, v_other)
 
 
 @pytest.mark.parametrize("name", ["otdd-exact", "otdd-gaussian"])
@@ -140,7 +146,7 @@ def test_float32_follows_input(name, data):
     v32, x = dist(name, src32, (tgt[0].float(), tgt[1]), grad=True)
     v64 = dist(name, src, tgt)[0]
     assert v32.dtype == torch.float32
-    assert float(v32) == pytest.approx(float(v64), rel=1e-3)
+    assert float(v32.detach()) == pytest.approx(float(v64), rel=1e-3)
     v32.backward()
     assert torch.isfinite(x.grad).all()
 
@@ -272,8 +278,9 @@ def test_gaussian_and_exact_agree_in_ranking():
         vals[name] = np.array([float(a(*t)) for t in targets])
         ranks[name] = vals[name].argsort().argsort()
     assert (ranks["otdd-exact"] == ranks["otdd-gaussian"]).all(), vals
-    rel = np.abs(vals["otdd-exact"] - vals["otdd-gaussian"]) / vals["otdd-gaussian"]
-    assert rel.max() < 0.5, vals
+    # values agree up to the finite-sample bias of the exact inner OT (largest near 0)
+    gap = np.abs(vals["otdd-exact"] - vals["otdd-gaussian"])
+    assert gap.max() < 0.15 * vals["otdd-gaussian"].max(), vals
 
 
 def test_label_aware():

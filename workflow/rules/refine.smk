@@ -52,8 +52,8 @@ rule baseline:
         f"{RESULTS}/benchmarks/baseline/{{task}}/{{method}}/seed{{seed}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=lambda w, attempt: 30 * attempt,
     shell:
         "orca baseline --task {params.task_file} --method {wildcards.method} --seed {wildcards.seed}"
         " --out {output} --data-dir {params.data_dir} --overrides {params.overrides:q} > {log} 2>&1"

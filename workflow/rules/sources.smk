@@ -12,7 +12,7 @@ rule source_features:
         f"{RESULTS}/benchmarks/sources/{{backbone}}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=lambda w, attempt: 4000 * attempt,
+        runtime=lambda w, attempt: 60 * attempt,
     shell:
         "orca sources --backbone {wildcards.backbone} --out {output} --threads {threads} {params.origin} > {log} 2>&1"
