@@ -54,7 +54,9 @@ class Grid:
                                           f"allowed: {', '.join(names)}")
             used.update(table["tasks"])
         self.overrides = config.get("overrides") or {}
-        self.tasks = {t: load_task(self.task_files[t], self.overrides) for t in sorted(used)}
+        self._tasks: dict = {}
+        for t in sorted(used):
+            self.task(t)  # validate every task a table uses before any job starts
         for name, table in config["tables"].items():
             for task in table["tasks"]:
                 self.backbones_for(name, task)  # every row has a body for its modality
@@ -63,12 +65,27 @@ class Grid:
 
         self._trains = {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
 
+    def task(self, name: str):
+        """The validated task (config overrides applied), loaded once."""
+        if name not in self._tasks:
+            if name not in self.task_files:
+                raise ConfigError(f"unknown task {name!r}; allowed: {', '.join(sorted(self.task_files))}")
+            self._tasks[name] = load_task(self.task_files[name], self.overrides)
+        return self._tasks[name]
+
+    def suites(self) -> dict[str, list[str]]:
+        """Suite name -> its task names (every task file found, used by a table or not)."""
+        out: dict[str, list[str]] = {}
+        for name in sorted(self.task_files):
+            out.setdefault(self.task(name).spec["suite"], []).append(name)
+        return out
+
     def trains_embedder(self, aligner: str) -> bool:
         return self._trains[aligner]
 
     def settings_json(self, task: str, stage: str) -> str:
         """The resolved settings a stage depends on, as the rule's params (Snakemake reruns when they change)."""
-        return json.dumps(stage_settings(self.tasks[task], stage), sort_keys=True)
+        return json.dumps(stage_settings(self.task(task), stage), sort_keys=True)
 
     def overrides_json(self, stage: str) -> str:
         """The config overrides restricted to the sections ``stage`` depends on."""
@@ -86,7 +103,7 @@ class Grid:
         backbones = self.config["tables"][table]["backbones"]
         if isinstance(backbones, list):
             return backbones
-        modality = self.tasks[task].spec["input"]["modality"]
+        modality = self.task(task).spec["input"]["modality"]
         if modality not in backbones:
             raise ConfigError(f"config tables.{table}.backbones: no backbone for {modality} rows such as "
                               f"{task!r}; add a '{modality}:' list")
@@ -99,7 +116,7 @@ class Grid:
                 for bb in self.backbones_for(table, task) for al in t["aligners"] for s in t["seeds"]]
         runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
-                 if self.tasks[task].spec["output"]["kind"] in ("classification", "regression")]
+                 if self.task(task).spec["output"]["kind"] in ("classification", "regression")]
         return runs
 
     def task_path(self, task: str) -> Path:

@@ -31,14 +31,24 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
     return counts if "Job stats:" in text else {}
 
 
+def new_row(tmp: Path) -> Path:
+    """A benchmark row added with one file in a folder of its own: a copy of iris under a new name."""
+    folder = tmp / "my-benchmarks"
+    folder.mkdir(exist_ok=True)
+    spec = yaml.safe_load((REPO / "benchmarks" / "offline" / "iris.yaml").read_text())
+    spec.update(name="my-iris", title="my iris row", suite="mine")
+    (folder / "my-iris.yaml").write_text(yaml.safe_dump(spec))
+    return folder
+
+
 def tiny_config(tmp: Path, **extra) -> Path:
     cfg = {
-        "benchmarks": [str(REPO / "benchmarks")],
+        "benchmarks": [str(REPO / "benchmarks"), str(new_row(tmp))],
         "cache_dir": str(tmp / "cache"), "results_dir": "results", "reports_dir": "reports",
         "threads_per_job": 1, "source_max_samples": 300,
         "overrides": {"align": {"epochs": 2, "maxsamples": 16}, "refine": {"epochs": 1}},
         "targets": ["smoke"],
-        "tables": {"smoke": {"tasks": ["iris", "digits"], "backbones": ["minilm-l6"],
+        "tables": {"smoke": {"tasks": ["my-iris", "digits"], "backbones": ["minilm-l6"],
                              "aligners": ["none", "otdd-gaussian"], "baselines": ["logistic-regression"],
                              "seeds": [0]}},
     }
@@ -60,16 +70,16 @@ def test_tables_and_plots_are_written(finished_run):
     tmp, _ = finished_run
     table = pd.read_csv(tmp / "results" / "smoke.csv")
     ours = table[table.row_kind == "run"]
-    assert set(ours.task) == {"iris", "digits"}
+    assert set(ours.task) == {"my-iris", "digits"}  # the row added with one file is in the table
     assert set(ours.method) == {"none", "otdd-gaussian", "logistic-regression"}
     assert (ours.n_seeds == 1).all() and ours["mean"].notna().all()
     for ext in ("tex", "md", "png", "pdf"):
         assert (tmp / "reports" / f"smoke.{ext}").stat().st_size > 0
     assert r"\toprule" in (tmp / "reports" / "smoke.tex").read_text()
-    run = json.loads((tmp / "results/runs/iris/minilm-l6/otdd-gaussian/seed0.json").read_text())
+    run = json.loads((tmp / "results/runs/my-iris/minilm-l6/otdd-gaussian/seed0.json").read_text())
     assert run["embedder"].endswith("otdd-gaussian/seed0/embedder.pt")
     assert run["scores"]["test_at_best_val"] == pytest.approx(
-        ours[(ours.task == "iris") & (ours.method == "otdd-gaussian")]["mean"].item())
+        ours[(ours.task == "my-iris") & (ours.method == "otdd-gaussian")]["mean"].item())
     assert list((tmp / "results/benchmarks/refine").rglob("*.tsv")), "per-job benchmark timing missing"
 
 

@@ -13,3 +13,14 @@ rule fetch:
     localrule: True
     shell:
         "orca fetch --task {params.task_file} --data-dir {params.data_dir} --done {output.touch_file} > {log} 2>&1"
+
+
+# fetch_<suite>: the data of every task file of one suite, e.g. `snakemake fetch_pdebench -c1`.
+for _suite, _names in GRID.suites().items():
+
+    rule:
+        name:
+            f"fetch_{_suite}"
+        input:
+            [f"{CACHE}/data-ready/{name}.ok" for name in _names],
+        localrule: True
