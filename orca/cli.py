@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("sources", "align", "refine"):
             _claim_gpu()
         return _dispatch(args)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        return 0
     except (ValueError, OSError, RuntimeError, ArithmeticError) as err:
         # ValueError: TaskError, DataError, JSON and the registries' unknown-name errors; OSError: missing or
         # unwritable files; RuntimeError: data that cannot be fetched; ArithmeticError: a NaN loss.
