@@ -75,6 +75,36 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+@dataclass
+class EmbeddingInit:
+    """What a task embedder copies from a body: its input-embedding tensors and a few facts.
+
+    Saved once per backbone next to the source features, so align jobs build their embedder
+    without loading the body (or importing transformers).
+    layernorm: {"weight": (D,), "bias": (D,)}; positions: (P, D), text bodies, already offset;
+    patch_weight: (D, 3, p, p) and patch_bias: (D,), image bodies.
+    """
+
+    name: str
+    family: str
+    width: int
+    max_positions: int | None
+    image_size: int | None
+    layernorm: dict
+    positions: torch.Tensor | None = None
+    patch_weight: torch.Tensor | None = None
+    patch_bias: torch.Tensor | None = None
+
+    def save(self, path: str | Path) -> None:
+        from .runtime import atomic_torch_save
+
+        atomic_torch_save(dict(self.__dict__), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EmbeddingInit":
+        return cls(**torch.load(path, map_location="cpu", weights_only=True))
+
+
 def get_backbone_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(sorted(BACKBONES))}")
@@ -103,6 +133,12 @@ class TextBody(nn.Module):
 
     def forward(self, tokens: torch.Tensor, grid=None):
         return self.encoder(tokens).last_hidden_state, None
+
+    def embedding_init(self) -> EmbeddingInit:
+        emb, off = self.input_embeddings, self.spec.position_offset
+        return EmbeddingInit(self.spec.name, self.family, self.width, self.max_positions, None,
+                             {k: v.detach().clone() for k, v in emb.LayerNorm.state_dict().items()},
+                             positions=emb.position_embeddings.weight[off:].detach().clone())
 
     def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) -> the body's own input embeddings (B, T, D) (word + position + LayerNorm)."""
@@ -133,6 +169,12 @@ class ImageBody(nn.Module):
     def patch_weight(self) -> torch.Tensor:
         """The pretrained patch projection weight (D, 3, p, p)."""
         return self.input_embeddings.patch_embeddings.projection.weight
+
+    def embedding_init(self) -> EmbeddingInit:
+        patches = self.input_embeddings.patch_embeddings.projection
+        return EmbeddingInit(self.spec.name, self.family, self.width, None, self.spec.image_size,
+                             {k: v.detach().clone() for k, v in self.input_embeddings.norm.state_dict().items()},
+                             patch_weight=patches.weight.detach().clone(), patch_bias=patches.bias.detach().clone())
 
     def forward(self, tokens: torch.Tensor, grid):
         out = self.encoder(tokens, tuple(grid)).last_hidden_state

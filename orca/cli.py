@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=5000)
     p.add_argument("--from-npy", nargs=2, metavar=("XS", "YS"), default=None,
                    help="use released features instead, e.g. the paper's text_xs.npy text_ys.npy")
+    p.add_argument("--embeddings-out", default=None,
+                   help="also save the body's input-embedding tensors here (what align initialises from)")
     p.add_argument("--threads", type=int, default=None)
 
     p = sub.add_parser("align", help="train a task's embedder towards the source features")
@@ -68,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", required=True)
     p.add_argument("--aligner", required=True)
     p.add_argument("--source", required=True, help="source features .npz (orca sources)")
+    p.add_argument("--embeddings", default=None,
+                   help="the backbone's saved input embeddings (orca sources --embeddings-out); "
+                        "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
@@ -132,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     from .runtime import set_threads
 
-    set_threads(getattr(args, "threads", None))
+    if args.command in ("sources", "align", "refine"):
+        set_threads(args.threads)
     if args.command == "tasks":
         from .tasks import find_task_files, load_task
 
@@ -151,18 +157,22 @@ def _dispatch(args) -> int:
             Path(args.done).write_text(f"{task.name}\n")
         return 0
     if args.command == "sources":
+        from .backbones import load_body
         from .sources import build_source_features, from_arrays, save_source
 
+        body = load_body(args.backbone)
         feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
-                 else build_source_features(args.backbone, max_samples=args.max_samples))
+                 else build_source_features(args.backbone, max_samples=args.max_samples, body=body))
         save_source(feats, args.out)
+        if args.embeddings_out:
+            body.embedding_init().save(args.embeddings_out)
         print(f"source features {feats['xs'].shape} -> {args.out} ({feats['origin']})")
         return 0
     if args.command == "align":
         from .align.stage import run_align
 
         run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
-                  device=args.device, checkpoint_dir=_checkpoints(args))
+                  device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
         return 0
     if args.command == "refine":
         from .refine import run_refine

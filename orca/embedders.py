@@ -4,11 +4,10 @@ Embedder1D  (B, C, L)    -> (B, T, D), T = L / stack <= target_seq_len (Conv1d, 
 Embedder2D  (B, C, H, W) -> (B, h*w, D) with grid (h, w) = (S / p, S / p) after resizing to S x S
 Both return ``(tokens, grid)``; grid is None for 1D. Initialisation follows the paper: the 1D
 embedder copies the body's LayerNorm and position embeddings, the 2D embedder tiles the body's
-patch-projection weights across input channels.
+patch-projection weights across input channels. The body's tensors come as an ``EmbeddingInit``
+(``body.embedding_init()``, or the file the source-features rule saves per backbone).
 """
 from __future__ import annotations
-
-import copy
 
 import torch
 import torch.nn.functional as F
@@ -42,14 +41,11 @@ class Embedder1D(nn.Module):
         self.position_embeddings = nn.Embedding(self.num_tokens, width)
         self.norm = nn.LayerNorm(width)
 
-    def init_from_body(self, body) -> "Embedder1D":
-        """Copy LayerNorm and the first positions' embeddings from a text body's embedding layer."""
-        emb = body.input_embeddings
-        offset = body.spec.position_offset
+    def init_from(self, init) -> "Embedder1D":
+        """Copy LayerNorm and the first positions' embeddings of a text body (an EmbeddingInit)."""
         with torch.no_grad():
-            src = emb.position_embeddings.weight[offset: offset + self.num_tokens]
-            self.position_embeddings.weight.copy_(src)
-            self.norm.load_state_dict(copy.deepcopy(emb.LayerNorm.state_dict()))
+            self.position_embeddings.weight.copy_(init.positions[: self.num_tokens])
+            self.norm.load_state_dict(init.layernorm)
         return self
 
     def forward(self, x: torch.Tensor):
@@ -74,26 +70,22 @@ class Embedder2D(nn.Module):
         n = self.grid[0] * self.grid[1]
         self.position_embeddings = nn.Embedding(n, width) if with_positions else None
 
-    def init_from_body(self, body) -> "Embedder2D":
-        """Swin bodies: tile the pretrained patch weights (D, 3, p, p) over our C input channels, copy the norm.
+    def init_from(self, init) -> "Embedder2D":
+        """Image bodies: tile the pretrained patch weights (D, 3, p, p) over our C input channels, copy the norm.
         Text bodies: copy LayerNorm and position embeddings as the 1D embedder does."""
         with torch.no_grad():
-            if body.family == "image":
-                w = body.patch_weight
+            self.norm.load_state_dict(init.layernorm)
+            if init.family == "image":
+                w = init.patch_weight
                 p = self.projection.weight.shape[-1]
                 if w.shape[-1] != p:
                     w = F.interpolate(w, size=(p, p), mode="bilinear", align_corners=False)
                 c = self.projection.weight.shape[1]
-                reps = -(-c // w.shape[1])
-                self.projection.weight.copy_(w.repeat(1, reps, 1, 1)[:, :c])
-                self.projection.bias.copy_(body.input_embeddings.patch_embeddings.projection.bias)
-                self.norm.load_state_dict(copy.deepcopy(body.input_embeddings.norm.state_dict()))
+                self.projection.weight.copy_(w.repeat(1, -(-c // w.shape[1]), 1, 1)[:, :c])
+                self.projection.bias.copy_(init.patch_bias)
             else:
-                emb = body.input_embeddings
                 n = self.position_embeddings.weight.shape[0]
-                offset = body.spec.position_offset
-                self.position_embeddings.weight.copy_(emb.position_embeddings.weight[offset: offset + n])
-                self.norm.load_state_dict(copy.deepcopy(emb.LayerNorm.state_dict()))
+                self.position_embeddings.weight.copy_(init.positions[:n])
         return self
 
     def forward(self, x: torch.Tensor):
@@ -105,23 +97,23 @@ class Embedder2D(nn.Module):
         return self.norm(tokens), self.grid
 
 
-def build_embedder(modality: str, sample_shape: tuple[int, ...], body, settings: dict) -> nn.Module:
-    """The embedder for one task on one body, initialised from the body.
+def build_embedder(modality: str, sample_shape: tuple[int, ...], init, settings: dict) -> nn.Module:
+    """The embedder for one task on one body, initialised from the body's ``EmbeddingInit``.
 
     sample_shape: (C, L) for modality "1d", (C, H, W) for "2d". settings: the task's ``embedder`` section.
     """
     if modality == "1d":
         if len(sample_shape) != 2:
             raise ValueError(f"1d inputs must be (C, L) per sample, got {tuple(sample_shape)}")
-        if body.family != "text":
-            raise ValueError(f"a 1d task needs a text-family backbone, got {body.spec.name!r} ({body.family})")
-        emb = Embedder1D(sample_shape[0], sample_shape[1], body.width, settings["target_seq_len"], body.max_positions)
+        if init.family != "text":
+            raise ValueError(f"a 1d task needs a text-family backbone, got {init.name!r} ({init.family})")
+        emb = Embedder1D(sample_shape[0], sample_shape[1], init.width, settings["target_seq_len"], init.max_positions)
     elif modality == "2d":
         if len(sample_shape) != 3:
             raise ValueError(f"2d inputs must be (C, H, W) per sample, got {tuple(sample_shape)}")
-        image_size = settings.get("image_size") or body.spec.image_size
-        emb = Embedder2D(sample_shape[0], body.width, settings["patch_size"], image_size,
-                         tuple(sample_shape[1:]), with_positions=body.family == "text")
+        image_size = settings.get("image_size") or init.image_size
+        emb = Embedder2D(sample_shape[0], init.width, settings["patch_size"], image_size,
+                         tuple(sample_shape[1:]), with_positions=init.family == "text")
     else:
         raise ValueError(f"unknown modality {modality!r}; allowed: 1d, 2d")
-    return emb.init_from_body(body)
+    return emb.init_from(init)

@@ -41,7 +41,7 @@ def count_tokens(embedder: nn.Module, sample_shape: tuple[int, ...]) -> int:
 def build_model(body, modality: str, sample_shape: tuple[int, ...], embedder_settings: dict,
                 kind: str, out_shape: tuple[int, ...], dropout: float = 0.0) -> OrcaModel:
     """Assemble embedder (initialised from the body), body and head for one task."""
-    embedder = build_embedder(modality, sample_shape, body, embedder_settings)
+    embedder = build_embedder(modality, sample_shape, body.embedding_init(), embedder_settings)
     num_tokens = count_tokens(embedder, sample_shape)
     if body.family == "image" and getattr(embedder, "grid", None):
         g = embedder.grid

@@ -13,11 +13,12 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int):
     """Seed Python, NumPy and torch; make CPU kernels deterministic. Returns a seeded torch generator."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -29,11 +30,15 @@ def set_threads(n: int | None) -> None:
     """Use ``n`` CPU threads in torch (default: ORCA_THREADS, else torch's choice)."""
     n = n or int(os.environ.get("ORCA_THREADS", "0") or 0)
     if n > 0:
+        import torch
+
         torch.set_num_threads(n)
 
 
-def pick_device(requested: str | None = None) -> torch.device:
+def pick_device(requested: str | None = None):
     """``requested`` (e.g. "cpu", "cuda:0"), else ORCA_DEVICE, else the first GPU if any, else CPU."""
+    import torch
+
     name = requested or os.environ.get("ORCA_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
@@ -72,6 +77,8 @@ def atomic_write_json(path: str | Path, obj) -> None:
 
 
 def atomic_torch_save(obj, path: str | Path) -> None:
+    import torch
+
     path = Path(path)
     tmp = _tmp_beside(path)
     try:
@@ -113,7 +120,7 @@ def git_state(repo: str | Path | None = None) -> dict:
 PACKAGES = ("torch", "transformers", "pot", "numpy", "scikit-learn", "xgboost", "openml", "pandas")
 
 
-def provenance(device: torch.device | None = None) -> dict:
+def provenance(device=None) -> dict:
     """Where a number came from: code version, packages, machine, device, peak memory so far."""
     versions = {}
     for pkg in PACKAGES:
@@ -122,6 +129,7 @@ def provenance(device: torch.device | None = None) -> dict:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     dev = str(device) if device is not None else "cpu"
+    torch = sys.modules.get("torch")  # only what the job itself loaded: a baseline never imports torch
     if device is not None and device.type == "cuda":
         dev = f"{dev} ({torch.cuda.get_device_name(device)})"
     return {
@@ -130,6 +138,6 @@ def provenance(device: torch.device | None = None) -> dict:
         "python": sys.version.split()[0],
         "host": platform.node(),
         "device": dev,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads() if torch else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

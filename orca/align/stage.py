@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backbones import load_body
+from ..backbones import EmbeddingInit, load_body
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..embedders import build_embedder
 from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
@@ -44,10 +44,12 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, mome
 
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
               data_dir: str | Path, device: str | None = None, body=None, log=print,
-              checkpoint_dir: str | Path | None = None) -> dict:
+              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
-    With ``checkpoint_dir`` the state is saved after every epoch and a restarted job resumes from it.
+    The embedder is initialised from ``embeddings`` (the backbone's saved EmbeddingInit) when given,
+    else from ``body`` or the loaded pretrained body. With ``checkpoint_dir`` the state is saved after
+    every epoch and a restarted job resumes from it.
     """
     start = time.time()
     check_writable(Path(out_dir) / "embedder.pt")
@@ -56,8 +58,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     dev = pick_device(device)
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
-    body = body or load_body(backbone)
-    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, body, task.spec["embedder"]).to(dev)
+    init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
+    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"]).to(dev)
 
     labels = align_labels(task, data.y_train, cfg["pseudo_labels"], seed)
     classes, counts = np.unique(labels, return_counts=True)
@@ -68,8 +70,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     if cfg["max_source"] and len(src_x) > cfg["max_source"]:
         keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg["max_source"]]
         src_x, src_y = src_x[keep], src_y[keep]
-    if src_x.shape[1] != body.width:
-        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {body.width}; "
+    if src_x.shape[1] != init.width:
+        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
                          f"rebuild the source features of {backbone}")
     distance = make_aligner(aligner)
     distance.prepare(src_x.to(dev), src_y.to(dev))

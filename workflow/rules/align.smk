@@ -6,6 +6,7 @@ rule align:
     input:
         ready=f"{CACHE}/data-ready/{{task}}.ok",
         source=f"{CACHE}/sources/{{backbone}}.npz",
+        embeddings=f"{CACHE}/sources/{{backbone}}.embeddings.pt",
     output:
         embedder=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/embedder.pt",
         record=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/align.json",
@@ -26,6 +27,6 @@ rule align:
         gpu=resources_of("gpus"),
     shell:
         "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
-        " --seed {wildcards.seed} --source {input.source} --out-dir $(dirname {output.embedder})"
+        " --seed {wildcards.seed} --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"
         " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} > {log} 2>&1"

@@ -1,9 +1,11 @@
-# Source features: one cached artifact per backbone, reused by every task and aligner.
+# Source features: one cached artifact per backbone, reused by every task and aligner, with the body's
+# input-embedding tensors that every align job initialises its embedder from (no body load there).
 
 
 rule source_features:
     output:
-        f"{CACHE}/sources/{{backbone}}.npz",
+        features=f"{CACHE}/sources/{{backbone}}.npz",
+        embeddings=f"{CACHE}/sources/{{backbone}}.embeddings.pt",
     params:
         origin=lambda w: GRID.source_args(w.backbone),
     log:
@@ -15,4 +17,5 @@ rule source_features:
         mem_mb=lambda w, attempt: 4000 * attempt,
         runtime=lambda w, attempt: 60 * attempt,
     shell:
-        "orca sources --backbone {wildcards.backbone} --out {output} --threads {threads} {params.origin} > {log} 2>&1"
+        "orca sources --backbone {wildcards.backbone} --out {output.features} --embeddings-out {output.embeddings}"
+        " --threads {threads} {params.origin} > {log} 2>&1"
