@@ -66,6 +66,7 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test, "test_last_epoch": test, "best_val": val, "best_epoch": None},
         "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
+        "data_sha256": data.checksum(),
         "settings": settings, "settings_hash": settings_hash(settings),
         "published_key": task.spec["published"][0] if task.spec["published"] else None,
         "wall_time_s": round(time.time() - start, 3),

@@ -14,22 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .align.stage import make_optimizer
 from .backbones import load_body
 from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from .losses import make_loss
 from .metrics import get_metric
 from .model import build_model, output_shape
+from .optim import epoch_lr_factor, make_optimizer
 from .runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from .taskdata import num_outputs, prepare_split
 from .tasks import Task, settings_hash, stage_settings
-
-
-def epoch_lr_factor(epoch: int, warmup_epochs: int, decay_epochs: list[int], gamma: float) -> float:
-    """Learning-rate multiplier for ``epoch`` (0-based): linear warm-up, then x gamma at each milestone."""
-    if epoch < warmup_epochs:
-        return (epoch + 1) / warmup_epochs
-    return gamma ** sum(epoch >= warmup_epochs + m for m in decay_epochs)
 
 
 def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
@@ -164,6 +157,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                    "best_epoch": best_epoch + 1},
         "history": history,
         "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
+        "data_sha256": data.checksum(),
         "embedder": str(embedder_path) if embedder_path else None,
         "settings": settings, "settings_hash": settings_hash(settings),
         "published_key": task.spec["published"][0] if task.spec["published"] else None,

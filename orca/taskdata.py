@@ -1,6 +1,7 @@
 """A task's arrays for one seed: loaded by the task's loader, checked, and split into train/val/test."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,15 @@ class SplitData:
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    def checksum(self) -> str:
+        """sha256 of every array of the split (shapes, dtypes and bytes): what exactly a run saw."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
 
 
 def num_outputs(task: Task, y_train: np.ndarray, info: dict) -> int:

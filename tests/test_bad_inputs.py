@@ -194,3 +194,19 @@ def test_empty_seed_list_fails_before_any_job(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "seeds" in out and "should be non-empty" in out
     assert not (tmp_path / "results").exists()
+
+
+def test_checksum_mismatch_is_refused_at_fetch(ws, capsys):
+    rng = np.random.default_rng(0)
+    (ws / "data" / "toy").mkdir(parents=True)
+    np.save(ws / "data" / "toy" / "x.npy", rng.normal(size=(20, 1, 6)).astype(np.float32))
+    np.save(ws / "data" / "toy" / "y.npy", np.arange(20) % 2)
+    wrong = {"name": "x.npy", "md5": "0" * 32, "urls": ["https://example.org/x.npy"]}
+    spec = yaml.safe_load(npz_task(ws).read_text())
+    spec["data"] = {"loader": "arrays", "files": [wrong],
+                    "args": {"root": "toy", "x_train": "x.npy", "y_train": "y.npy", "download": [wrong]}}
+    path = ws / "bench" / "toy.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code, err = orca(capsys, "fetch", "--task", path, "--data-dir", ws / "data", "--done", ws / "ok")
+    assert code == 2 and "does not match the manifest" in err and "delete the file and fetch again" in err
+    assert not (ws / "ok").exists(), "a failed fetch must not mark the data as ready"

@@ -8,7 +8,8 @@ import torch
 
 from orca.align.stage import run_align
 from orca.data import fetch
-from orca.refine import epoch_lr_factor, run_refine
+from orca.optim import epoch_lr_factor
+from orca.refine import run_refine
 from orca.sources import save_source
 from orca.tasks import load_task
 
@@ -49,6 +50,7 @@ def test_refine_is_deterministic_on_cpu_and_records_both_scores(setup, tiny_text
     assert set(a["scores"]) == {"test_at_best_val", "test_last_epoch", "best_val", "best_epoch"}
     assert 0.0 <= a["scores"]["test_at_best_val"] <= 1.0
     assert a["num_train"] + a["num_val"] == 135 and a["num_test"] == 15
+    assert a["data_sha256"] == b["data_sha256"] and len(a["data_sha256"]) == 64
     assert json.loads((root / "a.json").read_text())["provenance"]["run_file"].endswith("a.json")
 
 

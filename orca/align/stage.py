@@ -18,6 +18,7 @@ import torch
 from ..backbones import EmbeddingInit, load_body
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..embedders import build_embedder
+from ..optim import make_optimizer
 from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
@@ -30,16 +31,6 @@ def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
     if task.spec["output"]["kind"] == "classification":
         return y.astype(np.int64)
     return cluster_labels(y.reshape(len(y), -1).astype(np.float32), k=k, seed=seed)
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9):
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; allowed: adam, adamw, sgd")
 
 
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
@@ -107,7 +98,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     out_dir = Path(out_dir)
     record = {
         "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
-        "distance_per_epoch": history, "num_classes": len(classes),
+        "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
         "wall_time_s": round(time.time() - start, 3), "provenance": provenance(dev),

@@ -296,3 +296,136 @@ def test_label_aware():
         mixed = float(dist(name, src, (xt, yt[torch.randperm(80, generator=g)]))[0])
         assert renamed == pytest.approx(base, rel=1e-3)
         assert mixed > base + 1.0
+
+
+# ---------------------------------------------------------------- otdd-sliced
+
+
+def test_sliced_registered_and_generic_properties(data):
+    """Same contract as the other distances: finite, >= 0, non-zero finite gradient, d(D, D) = 0
+    for a reordering, small for a resample, symmetric, deterministic, float32 follows input."""
+    assert ALIGNERS["otdd-sliced"] is D.OTDDSlicedAligner
+    a = make_aligner("otdd-sliced", reg=0.1, max_source=100)  # shared options accepted
+    assert a.trains_embedder and a.name == "otdd-sliced"
+    src, tgt = data
+    v, x = dist("otdd-sliced", src, tgt, grad=True)
+    assert v.ndim == 0 and torch.isfinite(v) and float(v.detach()) > 1e-3
+    v.backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
+    perm = torch.randperm(len(src[1]), generator=torch.Generator().manual_seed(0))
+    v_self = float(dist("otdd-sliced", src, (src[0][perm], src[1][perm]))[0])
+    assert abs(v_self) <= 1e-9 * float(v.detach())
+    assert float(dist("otdd-sliced", src, blobs(40, 3, 6, seed=9))[0]) < 0.5 * float(v.detach())
+    ba = float(dist("otdd-sliced", tgt, src)[0])
+    assert ba == pytest.approx(float(v.detach()), rel=1e-9)
+    assert float(dist("otdd-sliced", src, tgt)[0]) == float(v.detach())
+    v32 = dist("otdd-sliced", (src[0].float(), src[1]), (tgt[0].float(), tgt[1]))[0]
+    assert v32.dtype == torch.float32 and float(v32) == pytest.approx(float(v.detach()), rel=1e-5)
+
+
+def test_sliced_matches_pot_sliced_wasserstein():
+    """Our cached quantile formula equals POT's sliced W2 on the augmented clouds (same
+    directions), unequal sample sizes included."""
+    src = blobs(37, 4, 5, seed=0)
+    tgt = blobs(11, 2, 5, seed=3, shift=0.4, scale=1.3)
+    a = make_aligner("otdd-sliced", n_projections=40)
+    a.prepare(*src)
+    zs, zt = a.augment(*src), a.augment(*tgt)
+    assert zs.shape == (148, 15)
+    ref = float(ot.sliced_wasserstein_distance(zs, zt, projections=a.theta, p=2)) ** 2 * 15
+    assert float(a(*tgt)) == pytest.approx(ref, rel=1e-10)
+    # directions: unit norm, more projections than dimensions handled by blocks
+    th = make_aligner("otdd-sliced", n_projections=40).directions(15)
+    assert th.shape == (15, 40) and torch.allclose(th.norm(dim=0), torch.ones(40, dtype=th.dtype))
+
+
+def test_sliced_translation_scale():
+    """Translating every feature by v costs about |v|^2 (the 3D scaling of the sliced value)."""
+    src = blobs(60, 3, 8, seed=0)
+    v = torch.full((8,), 0.5, dtype=torch.float64)  # |v|^2 = 2
+    a = make_aligner("otdd-sliced")
+    a.prepare(*src)
+    assert float(a(src[0] + v, src[1])) == pytest.approx(2.0, rel=0.15)
+
+
+def test_sliced_increases_with_shift_and_gradient_step():
+    src = blobs(40, 3, 6, seed=0)
+    vals = [float(dist("otdd-sliced", src, blobs(25, 3, 6, seed=2, shift=s))[0])
+            for s in (0.0, 0.5, 1.0, 2.0)]
+    assert all(b > a for a, b in zip(vals, vals[1:])), vals
+    a = make_aligner("otdd-sliced")
+    a.prepare(*src)
+    xt, yt = blobs(25, 3, 6, seed=2, shift=1.0)
+    x = xt.clone().requires_grad_(True)
+    val = a(x, yt)
+    (g,) = torch.autograd.grad(val, x)
+    val = float(val.detach())
+    step = 0.1 * val / float((g * g).sum())
+    assert float(a((x - step * g).detach(), yt)) < val
+
+
+def test_sliced_gradcheck_and_degenerate_classes():
+    src = blobs(6, 2, 3, seed=0)
+    xt, yt = blobs(5, 1, 3, seed=3, shift=0.5)
+    a = make_aligner("otdd-sliced", n_projections=16)
+    a.prepare(*src)
+    x = xt.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda z: a(z, yt), (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+    # single point, duplicated points, one-class target (align loop): finite gradients
+    for xx in (xt[:1], torch.cat([xt[:2], xt[:2]]), xt[:1].repeat(4, 1)):
+        xx = xx.clone().requires_grad_(True)
+        v = a(xx, torch.zeros(xx.shape[0], dtype=torch.long))
+        v.backward()
+        assert torch.isfinite(v) and torch.isfinite(xx.grad).all()
+
+
+def test_sliced_label_aware():
+    """Renaming labels changes nothing; mixing labels within clusters changes the value."""
+    src = blobs(40, 2, 4, seed=0, spread=4.0)
+    xt, yt = blobs(40, 2, 4, seed=1, spread=4.0)
+    base = float(dist("otdd-sliced", src, (xt, yt))[0])
+    assert float(dist("otdd-sliced", src, (xt, 1 - yt))[0]) == pytest.approx(base, rel=1e-9)
+    g = torch.Generator().manual_seed(0)
+    mixed = float(dist("otdd-sliced", src, (xt, yt[torch.randperm(80, generator=g)]))[0])
+    assert mixed > base + 1.0
+    # a one-class target against its own source class ~ 0, against the whole source far
+    (xs, ys) = src
+    one = (xs[ys == 1], ys[ys == 1])
+    assert abs(float(dist("otdd-sliced", one, one)[0])) < 1e-9
+    assert float(dist("otdd-sliced", src, one)[0]) > 1.0
+
+
+def rank_pairs(d=6, k=4, seed0=20):
+    """One source and 8 targets with different shifts / spreads / label structure."""
+    src = blobs(50, k, d, seed=0)
+    g = torch.Generator().manual_seed(99)
+    targets = []
+    for i, (shift, scale, mode) in enumerate([(0.0, 1.0, "same"), (0.4, 1.0, "same"),
+                                              (1.0, 1.0, "same"), (0.0, 2.0, "same"),
+                                              (0.0, 1.0, "swap"), (0.0, 1.0, "shuffle"),
+                                              (2.0, 0.5, "same"), (0.7, 1.5, "fewer")]):
+        x, y = blobs(30, k, d, seed=seed0 + i, shift=shift, scale=scale)
+        if mode == "swap":  # classes 0 and 1 carry each other's labels (a real label shift)
+            y = torch.where(y == 0, 1, torch.where(y == 1, 0, y))
+            keep = y != 3  # unequal class sets make the label matching matter
+            x, y = x[keep], y[keep]
+        elif mode == "shuffle":
+            y = y[torch.randperm(len(y), generator=g)]
+        elif mode == "fewer":
+            keep = y < 2
+            x, y = x[keep], y[keep]
+        targets.append((x, y))
+    return src, targets
+
+
+def test_sliced_rank_correlation_with_exact():
+    from scipy.stats import spearmanr
+
+    src, targets = rank_pairs()
+    vals = {}
+    for name in ("otdd-exact", "otdd-sliced"):
+        a = make_aligner(name)
+        a.prepare(*src)
+        vals[name] = [float(a(*t)) for t in targets]
+    rho = spearmanr(vals["otdd-exact"], vals["otdd-sliced"]).statistic
+    assert rho >= 0.8, (rho, vals)
