@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from .tasks import find_task_files, load_task, stage_settings
 
@@ -118,6 +117,3 @@ class Grid:
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
                  if self.task(task).spec["output"]["kind"] in ("classification", "regression")]
         return runs
-
-    def task_path(self, task: str) -> Path:
-        return self.task_files[task]

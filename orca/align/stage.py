@@ -8,7 +8,6 @@ classes use k-means pseudo-labels of their targets.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -130,7 +129,3 @@ def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, g
         loss.backward()
         total += loss.item()
     return total
-
-
-def load_align_record(out_dir: str | Path) -> dict:
-    return json.loads((Path(out_dir) / "align.json").read_text())

@@ -23,7 +23,6 @@ or fails with a message naming the file, its URL and where to put it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
