@@ -67,15 +67,22 @@ def check_writable(path: str | Path) -> None:
                               "(--out / --out-dir, or results_dir / cache_dir in the config)") from err
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write a file so that readers see either the old content or the whole new one, never a part."""
     path = Path(path)
     tmp = _tmp_beside(path)
     try:
-        tmp.write_text(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | Path, obj) -> None:

@@ -8,30 +8,12 @@ leaves a partial table.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from ..runtime import atomic_write_bytes
 from .aggregate import join_published, load_published, load_runs, summarise
 
-__all__ = ["build_report", "atomic_write_bytes"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+__all__ = ["build_report"]
 
 
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
