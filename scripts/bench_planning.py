@@ -5,6 +5,9 @@
 Builds configs from config/paper.yaml with the first k tables / tasks, runs `snakemake -n` on each
 (no job runs, no network), and prints jobs planned and wall seconds (best of --repeats).
 Target: the full paper grid in at most 15 s on 2 cores.
+Note: where SLURM's client tools are installed but no controller answers, the SLURM executor plugin
+(loaded at every start) waits ~9 s on `scontrol show config`; that wait is not planning and is
+absent where no `scontrol` exists or a cluster answers.
 """
 from __future__ import annotations
 
