@@ -13,11 +13,13 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: most jobs hit the prepared cache
+    import pandas as pd
 
 from .core import (
     DataFormatError,
@@ -40,6 +42,8 @@ _OML_NS = "http://openml.org/openml"
 
 # ----------------------------------------------------------------------------- offline copies
 def _iris() -> tuple[pd.DataFrame, dict]:
+    import pandas as pd
+
     from sklearn.datasets import load_iris
 
     b = load_iris()
@@ -53,6 +57,8 @@ def _iris() -> tuple[pd.DataFrame, dict]:
 
 
 def _wine() -> tuple[pd.DataFrame, dict]:
+    import pandas as pd
+
     from sklearn.datasets import load_wine
 
     b = load_wine()
@@ -67,6 +73,8 @@ def _wine() -> tuple[pd.DataFrame, dict]:
 
 
 def _wdbc() -> tuple[pd.DataFrame, dict]:
+    import pandas as pd
+
     from sklearn.datasets import load_breast_cancer
 
     b = load_breast_cancer()
@@ -294,6 +302,8 @@ def preprocess_table(
 
     Returns x_train, y_train, x_test, y_test (x: (N, 1, F) float32) and info.
     """
+    import pandas as pd
+
     from sklearn.model_selection import train_test_split
 
     if len(categorical) != x.shape[1]:
