@@ -7,6 +7,7 @@
   orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
+  orca worker   --socket PATH              keep torch & co. imported; jobs run with ORCA_WORKER=PATH fork from it
 
 A task is a name found under --benchmarks (repeatable) or a path to its YAML file.
 Exit status: 0 on success, 2 for bad input (the message says what to fix), 1 for anything else.
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
     p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
     p.add_argument("runs", nargs="+", help="result JSON files")
+
+    p = sub.add_parser("worker", help="serve jobs from a process with the heavy imports done (Linux)")
+    p.add_argument("--socket", required=True, help="Unix socket to listen on; clients find it in $ORCA_WORKER")
+    p.add_argument("--idle-timeout", type=float, default=3600.0, help="exit after this many seconds without a job")
+    p.add_argument("--parent", type=int, default=None, help="exit when this process id is gone")
     return parser
 
 
@@ -120,6 +126,12 @@ def _checkpoints(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .warm import forward_to_worker
+
+    argv = sys.argv[1:] if argv is None else argv
+    forwarded = forward_to_worker(argv)
+    if forwarded is not None:
+        return forwarded
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("sources", "align", "refine"):
@@ -196,6 +208,13 @@ def _dispatch(args) -> int:
                                score=args.score)
         for path in (written.values() if isinstance(written, dict) else written):
             print(f"wrote {path}")
+        return 0
+    if args.command == "worker":
+        from .warm import available, serve
+
+        if not available():
+            raise RuntimeError("the warm worker needs Linux (forking after importing torch is unsafe elsewhere)")
+        serve(args.socket, idle_timeout=args.idle_timeout, parent=args.parent)
         return 0
     raise AssertionError(args.command)
 

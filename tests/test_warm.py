@@ -1,0 +1,113 @@
+"""The warm worker (orca/warm.py): jobs forked from it behave exactly like jobs run in their own process."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orca.checkpoint import EXIT_PREEMPTED
+from orca.warm import available
+from tests import test_resume
+from tests.test_resume import interrupt, orca_cmd, run
+
+# fixtures shared with test_resume: a tiny RoBERTa task and its in-process align + refine (the reference)
+env, reference = test_resume.env, test_resume.reference
+
+pytestmark = pytest.mark.skipif(not available(), reason="the warm worker needs Linux")
+
+
+def start_worker(socket_path: Path, environ: dict, parent: int | None = None) -> subprocess.Popen:
+    log = open(socket_path.with_suffix(".log"), "w")  # noqa: SIM115 - the worker writes it while it lives
+    cmd = [sys.executable, "-m", "orca", "worker", "--socket", str(socket_path), "--idle-timeout", "600"]
+    proc = subprocess.Popen(cmd + (["--parent", str(parent)] if parent else []), env=environ, stdout=log,
+                            stderr=subprocess.STDOUT)
+    wait_for(lambda: "serving" in socket_path.with_suffix(".log").read_text(), 120, "the worker to preload")
+    return proc
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def warm(env, reference):
+    """(root, client environment, worker log) with a worker serving for this module."""
+    root, e = env
+    socket_path = root / "w.sock"
+    proc = start_worker(socket_path, e)
+    yield root, {**e, "ORCA_WORKER": str(socket_path)}, socket_path.with_suffix(".log")
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert not socket_path.exists(), "the worker left its socket behind"
+
+
+def test_refine_through_the_worker_gives_the_in_process_scores(warm, reference):
+    root, e, log = warm
+    out = root / "warm.json"
+    proc = run(orca_cmd(root, "refine", out), e)
+    assert "refused" not in proc.stderr
+    assert "refine --task ecg5000" in log.read_text() and "exit status 0" in log.read_text()
+    got = json.loads(out.read_text())
+    assert got["scores"] == reference["scores"] and got["history"] == reference["history"]
+    assert "val " in proc.stdout + proc.stderr, "the job's output must reach the client's stdout/stderr"
+
+
+def test_signal_to_the_client_reaches_the_job_which_checkpoints_and_resumes(warm, reference):
+    root, e, _ = warm
+    out = root / "warm-term.json"
+    assert interrupt(orca_cmd(root, "refine", out), e, "epoch 3/8", signal.SIGTERM) == EXIT_PREEMPTED
+    assert not out.exists()
+    proc = run(orca_cmd(root, "refine", out), e)
+    assert "resuming at epoch" in proc.stdout + proc.stderr
+    assert json.loads(out.read_text())["scores"] == reference["scores"]
+
+
+def test_a_killed_client_stops_its_job(warm):
+    root, e, log = warm
+    out = root / "warm-orphan.json"
+    told, preempted = (log.read_text().count(s) for s in ("its client is gone", f"exit status {EXIT_PREEMPTED}"))
+    assert interrupt(orca_cmd(root, "refine", out), e, "epoch 2/8", signal.SIGKILL) == -signal.SIGKILL
+    wait_for(lambda: log.read_text().count("its client is gone") > told, 60, "the job to be told")
+    wait_for(lambda: log.read_text().count(f"exit status {EXIT_PREEMPTED}") > preempted, 60, "the job to checkpoint")
+    assert not out.exists()
+
+
+def test_bad_arguments_exit_2_with_the_usage_on_the_clients_stderr(warm):
+    _, e, _ = warm
+    proc = subprocess.run([sys.executable, "-m", "orca", "refine", "--bogus"], env=e, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "usage: orca refine" in proc.stderr
+
+
+def test_a_differing_library_environment_runs_the_job_in_process(warm, reference):
+    root, e, _ = warm
+    out = root / "warm-refused.json"
+    proc = run(orca_cmd(root, "refine", out), {**e, "HF_HUB_OFFLINE": "1" if e.get("HF_HUB_OFFLINE") != "1" else "0"})
+    assert "refused the job (environment differs from the worker's in HF_HUB_OFFLINE)" in proc.stderr
+    assert json.loads(out.read_text())["scores"] == reference["scores"]
+
+
+def test_no_worker_at_the_socket_runs_the_job_in_process(env, tmp_path):
+    root, e = env
+    out = tmp_path / "cold.json"
+    proc = subprocess.run(orca_cmd(root, "refine", out), env={**e, "ORCA_WORKER": str(tmp_path / "none.sock")},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and out.exists(), proc.stderr[-2000:]
+
+
+def test_the_worker_exits_with_its_parent_and_removes_its_socket(tmp_path):
+    parent = subprocess.Popen(["sleep", "600"])
+    socket_path = tmp_path / "p.sock"
+    worker = start_worker(socket_path, dict(os.environ), parent=parent.pid)
+    assert socket_path.exists()
+    parent.kill()
+    parent.wait()
+    assert worker.wait(timeout=30) == 0
+    assert not socket_path.exists()
