@@ -4,9 +4,12 @@ A loader's args may carry ``download``: a list of manifest entries in the same f
 file's ``data.files`` (``{name, urls, md5 | sha256, size}``). :func:`ensure_files` makes each
 named file exist under ``folder``: a file already there is accepted (checked against its size,
 and against its checksum once, leaving a ``.<name>.verified`` stamp); a missing one is
-downloaded with pooch from its URLs in order, with a bounded number of retries per URL. When no
-URL works (offline, dead link) it raises :class:`DataUnavailableError` naming the file, its URLs
-and the exact path to place a manual copy at. Nothing here loops forever.
+downloaded with pooch from its URLs in order, with a bounded number of retries per URL. The
+bytes got so far are kept in ``<name>.part`` and later tries resume from them (HTTP Range,
+:mod:`orca.data.resumable`); pooch checks the checksum of the whole file and deletes a bad one.
+When no URL works (offline, dead link, bad checksum) it raises :class:`DataUnavailableError`
+naming the file, its URLs and the exact path to place a manual copy at. An unreachable server
+is not retried, so offline fetching fails at once. Nothing here loops forever.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import hashlib
 from pathlib import Path
 
 from .core import DataFormatError, DataUnavailableError
+from .resumable import ResumingDownloader, Unreachable, part_path
 
-RETRIES_PER_URL = 2
+RETRIES_PER_URL = 2  # extra tries after a cut transfer or a checksum mismatch (not when unreachable)
 
 
 def manifest_entries(download) -> dict[str, dict]:
@@ -78,9 +82,30 @@ def _unavailable(name: str, entry: dict, target: Path, errors: list[str]) -> Dat
            "no public URL is known for it (see the task file's comments for its origin)")
     tried = f" Tried: {'; '.join(errors)}." if errors else ""
     check = f" Expected {known_hash(entry)}." if known_hash(entry) else ""
+    part = part_path(target)
+    kept = (f" The {part.stat().st_size} bytes got so far are kept in {part}; the next fetch resumes "
+            "from them." if part.is_file() else "")
     return DataUnavailableError(
-        f"raw file {name!r} is not at {target} and could not be downloaded.{tried} "
+        f"raw file {name!r} is not at {target} and could not be downloaded.{tried}{kept} "
         f"To place it by hand, {how} and save it as {target}.{check}")
+
+
+def _download(url: str, target: Path, entry: dict) -> None:
+    """Download ``url`` to ``target`` with pooch: resumable, checksum-checked, bounded retries."""
+    import pooch
+
+    pup = pooch.create(path=target.parent, base_url="", registry={target.name: known_hash(entry)},
+                       urls={target.name: url}, retry_if_failed=RETRIES_PER_URL)
+    pup.fetch(target.name, downloader=ResumingDownloader(part_path(target)))
+
+
+def _describe(url: str, error: Exception) -> str:
+    """One line for the error message: which URL failed and why."""
+    if isinstance(error, ValueError) and "does not match the known hash" in str(error):
+        return f"{url}: checksum mismatch, the downloaded file was deleted ({error})"
+    if isinstance(error, Unreachable):
+        return str(error)
+    return f"{url}: {type(error).__name__}: {error}"
 
 
 def ensure_file(name: str, folder: Path, entry: dict | None = None) -> Path:
@@ -93,16 +118,12 @@ def ensure_file(name: str, folder: Path, entry: dict | None = None) -> Path:
     errors: list[str] = []
     urls = entry.get("urls") or []
     if urls:
-        import pooch
-
         target.parent.mkdir(parents=True, exist_ok=True)
         for url in urls:
             try:
-                pooch.retrieve(url, known_hash=known_hash(entry), fname=target.name, path=target.parent,
-                               progressbar=False, downloader=pooch.HTTPDownloader(timeout=60),
-                               retry_if_failed=RETRIES_PER_URL)
-            except Exception as e:  # network errors, HTTP errors, checksum mismatch: try the next URL
-                errors.append(f"{url}: {type(e).__name__}: {e}")
+                _download(url, target, entry)
+            except (OSError, ValueError, RuntimeError) as e:  # unreachable, HTTP, cut, checksum: next URL
+                errors.append(_describe(url, e))
                 continue
             if target.is_file():
                 verify(target, entry)
