@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
     p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("--summary", default="null",
+                   help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
+                        '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
     p.add_argument("runs", nargs="+", help="result JSON files")
 
     p = sub.add_parser("worker", help="serve jobs from a process with the heavy imports done (Linux)")
@@ -205,7 +208,7 @@ def _dispatch(args) -> int:
 
         written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
                                Path(args.reports_dir), Path(args.published) if args.published else None,
-                               score=args.score)
+                               score=args.score, summary=json.loads(args.summary))
         for path in (written.values() if isinstance(written, dict) else written):
             print(f"wrote {path}")
         return 0

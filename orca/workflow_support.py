@@ -31,6 +31,22 @@ def registries() -> dict[str, list[str]]:
     return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES)}
 
 
+def _check_summary(name: str, table: dict) -> None:
+    """A table's ``summary``: its reference is one of the table's methods, its groups' tasks are the table's."""
+    summary = table.get("summary")
+    if not summary:
+        return
+    methods = list(table.get("baselines", [])) + list(table["aligners"])
+    if summary["improvement_over"] not in methods:
+        raise ConfigError(f"config tables.{name}.summary.improvement_over: {summary['improvement_over']!r} is not "
+                          f"a method of the table; allowed: {', '.join(methods)}")
+    for group, spec in summary["groups"].items():
+        extra = [t for t in spec["tasks"] if t not in table["tasks"]]
+        if extra:
+            raise ConfigError(f"config tables.{name}.summary.groups.{group}.tasks: {', '.join(extra)} not in "
+                              f"tables.{name}.tasks")
+
+
 class Grid:
     """task x backbone x aligner x seed per table, from a validated config dict."""
 
@@ -52,6 +68,7 @@ class Grid:
                         raise ConfigError(f"config tables.{name}.{key}: unknown {key[:-1]} {value!r}; "
                                           f"allowed: {', '.join(names)}")
             used.update(table["tasks"])
+            _check_summary(name, table)
         self.overrides = config.get("overrides") or {}
         self._tasks: dict = {}
         for t in sorted(used):

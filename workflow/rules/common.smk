@@ -21,8 +21,9 @@ wildcard_constraints:
 
 
 def table_outputs(name):
-    """Every file one table target produces."""
-    return [f"{RESULTS}/{name}.csv"] + [f"{REPORTS}/{name}.{ext}" for ext in ("tex", "md", "png", "pdf")]
+    """Every file one table target produces (+ the summary CSV of a table with a `summary` entry)."""
+    summary = [f"{RESULTS}/{name}_summary.csv"] if config["tables"][name].get("summary") else []
+    return [f"{RESULTS}/{name}.csv"] + [f"{REPORTS}/{name}.{ext}" for ext in ("tex", "md", "png", "pdf")] + summary
 
 
 def task_file(wildcards):

@@ -1,4 +1,5 @@
-# Report: one target rule per table (table_<name>), aggregating its runs into CSV, LaTeX, Markdown and plots.
+# Report: one target rule per table (table_<name>), aggregating its runs into CSV, LaTeX, Markdown and plots;
+# a table with a `summary` entry also gets results/<name>_summary.csv (average improvement over a reference).
 
 for _name in config["tables"]:
 
@@ -13,9 +14,10 @@ for _name in config["tables"]:
             table=_name,
             published=f"--published {config['published_csv']}" if config.get("published_csv") else "",
             score=config["tables"][_name].get("score", "test_at_best_val"),
+            summary=json.dumps(config["tables"][_name].get("summary"), sort_keys=True),
         log:
             f"{LOGS}/report/{_name}.log",
         localrule: True
         shell:
             "orca report --table {params.table} --results-dir {RESULTS} --reports-dir {REPORTS}"
-            " --score {params.score} {params.published} {input.runs} > {log} 2>&1"
+            " --score {params.score} --summary {params.summary:q} {params.published} {input.runs} > {log} 2>&1"
