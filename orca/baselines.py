@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from .evaluation import score
 from .metrics import get_metric
 from .runtime import atomic_write_json, check_writable, provenance
 from .taskdata import prepare_split
@@ -57,8 +58,9 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     y_fit = data.y_train if kind == "classification" else data.y_train.reshape(len(data.y_train), -1)
     model = BASELINES[method](kind, seed).fit(flat(data.x_train), y_fit)
-    val = float(metric.fn(data.y_val, scores_of(model, flat(data.x_val), kind)))
-    test = float(metric.fn(data.y_test, scores_of(model, flat(data.x_test), kind)))
+    ignore = task.spec["output"].get("ignore")
+    val = score(metric, data.y_val, scores_of(model, flat(data.x_val), kind), data.groups_val, ignore)
+    test = score(metric, data.y_test, scores_of(model, flat(data.x_test), kind), data.groups_test, ignore)
     settings = {**stage_settings(task, "baseline"), "baseline": method}
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": "-",

@@ -1,7 +1,8 @@
 """Command line: one subcommand per stage. The Snakemake rules call these; so can you.
 
   orca tasks                               list the task files found
-  orca fetch    --task T                   make T's raw data available in the data folder
+  orca prepare  --task T                   run T's prepare: step (raw archives -> the files its loader reads)
+  orca fetch    --task T                   make T's raw data available in the data folder (prepares first)
   orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
   orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D
   orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tasks", help="list task files")
     _common(p, task=False)
+
+    p = sub.add_parser("prepare", help="run a task's prepare: step (raw archives -> prepared files)")
+    _common(p)
+    p.add_argument("--done", default=None, help="file to write the provenance record to when done (for the workflow)")
+    p.add_argument("--force", action="store_true", help="run the step even when its outputs are up to date")
 
     p = sub.add_parser("fetch", help="make a task's raw data available locally")
     _common(p)
@@ -162,10 +168,18 @@ def _dispatch(args) -> int:
             t = load_task(path)
             print(f"{name:24s} {t.spec['suite']:12s} {t.spec['metric']:22s} {t.title}  [{path}]")
         return 0
+    if args.command == "prepare":
+        from .data.prepare import prepare_task
+
+        prepare_task(_task(args), Path(args.data_dir), Path(args.done) if args.done else None, args.force)
+        return 0
     if args.command == "fetch":
         from .data import fetch
+        from .data.prepare import prepare_task
 
         task = _task(args)
+        if task.spec.get("prepare"):  # up to date: returns at once
+            prepare_task(task, Path(args.data_dir))
         fetch(task.spec["data"]["loader"], task.spec["data"]["args"], Path(args.data_dir))
         if args.done:
             Path(args.done).parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,11 @@ All modules are called as ``loss(output, target)`` and return a scalar tensor:
 * ``bce_logits``: multi-label logits (N, K), targets {0, 1} (N, K); option ``pos_weight``.
 * ``relative_l2``: mean over samples of ||out_i - tgt_i||_2 / ||tgt_i||_2 (differentiable
   counterpart of :func:`orca.metrics.relative_l2`; used for PDE/dense regression).
+
+Option ``ignore`` (a task's ``output.ignore``: ``{nan: true}`` and/or ``{value: -1}``) makes
+``mse``, ``l1``, ``bce_logits`` and ``relative_l2`` skip those target entries: the elementwise loss
+is averaged over the entries that count only (relative_l2: norms over them, mean over samples
+that have any). A batch with no entry that counts gives 0.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LOSSES", "make_loss", "balanced_class_weights", "RelativeL2Loss"]
+__all__ = ["LOSSES", "MASKABLE_LOSSES", "MaskedLoss", "RelativeL2Loss", "balanced_class_weights", "make_loss"]
 
 
 def balanced_class_weights(y_train: Sequence[int] | np.ndarray | torch.Tensor,
@@ -75,9 +80,51 @@ def _cross_entropy(class_weights=None, y_train=None, num_classes: int | None = N
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
 
 
-def _bce_logits(pos_weight=None) -> nn.Module:
+def _bce_logits(pos_weight=None, reduction: str = "mean") -> nn.Module:
     pw = None if pos_weight is None else torch.as_tensor(np.asarray(pos_weight, dtype=np.float32))
-    return _BCEWithLogits(pos_weight=pw)
+    return _BCEWithLogits(pos_weight=pw, reduction=reduction)
+
+
+def counted(target: torch.Tensor, ignore: dict) -> torch.Tensor:
+    """Bool tensor of ``target``'s shape: True where the entry counts under ``ignore`` ({nan, value})."""
+    valid = torch.ones_like(target, dtype=torch.bool)
+    if ignore.get("nan") and target.is_floating_point():
+        valid &= ~torch.isnan(target)
+    if ignore.get("value") is not None:
+        valid &= target != ignore["value"]
+    return valid
+
+
+class MaskedLoss(nn.Module):
+    """Mean of an elementwise loss (``reduction='none'``) over the target entries that count; any shape."""
+
+    def __init__(self, elementwise: nn.Module, ignore: dict):
+        super().__init__()
+        self.elementwise, self.ignore = elementwise, dict(ignore)
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        valid = counted(target, self.ignore)
+        safe = torch.where(valid, target, torch.zeros_like(target))  # NaN targets would poison the gradient
+        per_entry = self.elementwise(output, safe)
+        return (per_entry * valid).sum() / valid.sum().clamp(min=1)
+
+
+class MaskedRelativeL2Loss(RelativeL2Loss):
+    """Relative L2 over the target entries that count: mean over samples (with any) of
+    ||(out_i - tgt_i) * m_i||_2 / (||tgt_i * m_i||_2 + eps); shapes (N, ...)."""
+
+    def __init__(self, ignore: dict, eps: float = 1e-12):
+        super().__init__(eps)
+        self.ignore = dict(ignore)
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n = target.shape[0]
+        valid = counted(target, self.ignore).reshape(n, -1)
+        t = torch.where(valid, target.reshape(n, -1), torch.zeros((), dtype=target.dtype, device=target.device))
+        diff = ((output.reshape(n, -1) - t) * valid).norm(dim=1)
+        ratio = diff / (t.norm(dim=1) + self.eps)
+        has = valid.any(dim=1)
+        return (ratio * has).sum() / has.sum().clamp(min=1)
 
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {
@@ -89,11 +136,23 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def make_loss(name: str, **opts) -> nn.Module:
-    """Build the loss module ``name`` with options ``opts`` (see module docstring)."""
+# losses that can skip ignored target entries: name -> builder of the masked module
+MASKABLE_LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "mse": lambda ignore: MaskedLoss(nn.MSELoss(reduction="none"), ignore),
+    "l1": lambda ignore: MaskedLoss(nn.L1Loss(reduction="none"), ignore),
+    "bce_logits": lambda ignore, pos_weight=None: MaskedLoss(_bce_logits(pos_weight, reduction="none"), ignore),
+    "relative_l2": lambda ignore, eps=1e-12: MaskedRelativeL2Loss(ignore, eps),
+}
+
+
+def make_loss(name: str, ignore: dict | None = None, **opts) -> nn.Module:
+    """Build the loss module ``name`` with options ``opts`` (see module docstring); ``ignore`` masks targets."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(sorted(LOSSES))}")
+    if ignore and name not in MASKABLE_LOSSES:
+        raise ValueError(f"loss {name!r} cannot ignore target entries; "
+                         f"losses that can: {', '.join(sorted(MASKABLE_LOSSES))}")
     try:
-        return LOSSES[name](**opts)
+        return MASKABLE_LOSSES[name](ignore, **opts) if ignore else LOSSES[name](**opts)
     except TypeError as e:
         raise ValueError(f"bad options for loss {name!r}: {e}") from None

@@ -24,16 +24,24 @@ __all__ = ["Metric", "METRICS", "get_metric"]
 
 @dataclass(frozen=True)
 class Metric:
-    """A named evaluation metric; ``fn(y_true, y_score) -> float`` in ``units``."""
+    """A named evaluation metric; ``fn(y_true, y_score) -> float`` in ``units``.
+
+    ``supports_mask``: ``fn`` also takes ``mask=`` (bool, ``y_true``'s shape, True = the entry counts).
+    """
 
     name: str
     display: str
     higher_is_better: bool
     units: str
-    fn: Callable[[np.ndarray, np.ndarray], float]
+    fn: Callable[..., float]
+    supports_mask: bool = False
 
-    def __call__(self, y_true, y_score) -> float:
-        return self.fn(y_true, y_score)
+    def __call__(self, y_true, y_score, mask=None) -> float:
+        if mask is None:
+            return self.fn(y_true, y_score)
+        if not self.supports_mask:
+            raise ValueError(f"metric {self.name!r} cannot skip masked target entries")
+        return self.fn(y_true, y_score, mask=mask)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -165,10 +173,11 @@ MAE8_MIN_SEP = 24  # residues, inclusive
 MAE8_MIN_PRED = 0.01  # predictions below this are clipped, as the NAS-Bench-360 code does
 
 
-def mae8(y_true, y_score) -> float:
+def mae8(y_true, y_score, mask=None) -> float:
     """PSICOV MAE8 (Angstrom) as the NAS-Bench-360 / ORCA evaluation code computes it.
 
-    Inputs: distance maps (N, 1, L, L) or (N, L, L); NaN in y_true marks padding/missing.
+    Inputs: distance maps (N, 1, L, L) or (N, L, L); NaN in y_true marks padding/missing, and so
+    does False in ``mask`` (bool, y_true's shape): such pairs are skipped.
     Per protein n: ``S = max((P + P^T) / 2, 0.01)``; pairs (i, j) with ``j - i >= 24``
     (upper triangle, so each unordered pair once) and ``0 <= T_ij <= 8`` (the code drops
     ``T > 8``, so exactly 8 A is kept); ``MAE_n = mean |S_ij - T_ij|`` over those pairs.
@@ -182,32 +191,36 @@ def mae8(y_true, y_score) -> float:
         p = p[:, 0]
     if t.shape != p.shape or t.ndim != 3 or t.shape[1] != t.shape[2]:
         raise ValueError(f"mae8 expects (N, 1, L, L) maps, got {np.shape(y_true)} and {np.shape(y_score)}")
+    counts = np.ones(t.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool).reshape(t.shape)
     L = t.shape[1]
     i, j = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
     sep_ok = (j - i) >= MAE8_MIN_SEP
     per_protein = []
-    for tn, pn in zip(t, p):
+    for tn, pn, cn in zip(t, p, counts):
         sym = np.maximum((pn + pn.T) / 2.0, MAE8_MIN_PRED)
         with np.errstate(invalid="ignore"):
-            mask = sep_ok & np.isfinite(tn) & (tn <= MAE8_MAX_DIST)
-        if mask.any():
-            per_protein.append(np.mean(np.abs(sym[mask] - tn[mask])))
+            keep = sep_ok & cn & np.isfinite(tn) & (tn <= MAE8_MAX_DIST)
+        if keep.any():
+            per_protein.append(np.mean(np.abs(sym[keep] - tn[keep])))
     return float(np.mean(per_protein)) if per_protein else float("inf")
 
 
 
-def one_minus_auroc_pixel(y_true, y_score, binarize: bool = True) -> float:
+def one_minus_auroc_pixel(y_true, y_score, binarize: bool = True, *, mask=None) -> float:
     """NAS-Bench-360 Cosmic: 1 - ROC-AUC over all pixels of all samples, flattened together.
 
     y_true (N, 1, H, W): 1 = cosmic-ray pixel, 0 = clean, anything else (e.g. -1, the ignore mask) is
-    skipped. y_score: logits of the same shape. With ``binarize`` (the NAS-Bench-360/ORCA evaluation)
-    the score is the hard prediction logit > 0, i.e. the AUROC of one operating point, (TPR + TNR) / 2.
+    skipped, and so are pixels where ``mask`` (bool, y_true's shape) is False. y_score: logits of the
+    same shape. With ``binarize`` (the NAS-Bench-360/ORCA evaluation) the score is the hard prediction
+    logit > 0, i.e. the AUROC of one operating point, (TPR + TNR) / 2.
     """
     t = np.asarray(y_true, dtype=np.float64).reshape(-1)
     s = np.asarray(y_score, dtype=np.float64).reshape(-1)
     if t.size != s.size:
         raise ValueError(f"shape mismatch: y_true {np.shape(y_true)} vs y_score {np.shape(y_score)}")
     keep = (t == 0) | (t == 1)
+    if mask is not None:
+        keep &= np.asarray(mask, dtype=bool).reshape(-1)
     t, s = t[keep], s[keep]
     if t.size == 0 or t.min() == t.max():
         raise ValueError("one_minus_auroc_pixel: need both positive and negative pixels")
@@ -227,8 +240,8 @@ METRICS: dict[str, Metric] = {
         Metric("nrmse", "nRMSE", False, "unitless", nrmse),
         Metric("one_minus_map", "1 - mAP", False, "fraction", one_minus_map),
         Metric("one_minus_auroc_multilabel", "1 - AUROC", False, "fraction", one_minus_auroc_multilabel),
-        Metric("mae8", "MAE8", False, "angstrom", mae8),
-        Metric("one_minus_auroc_pixel", "1 - AUROC", False, "fraction", one_minus_auroc_pixel),
+        Metric("mae8", "MAE8", False, "angstrom", mae8, supports_mask=True),
+        Metric("one_minus_auroc_pixel", "1 - AUROC", False, "fraction", one_minus_auroc_pixel, supports_mask=True),
     ]
 }
 

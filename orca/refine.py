@@ -16,6 +16,7 @@ import torch
 
 from .backbones import load_body
 from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
+from .evaluation import score
 from .losses import make_loss
 from .metrics import get_metric
 from .model import build_model, output_shape
@@ -30,10 +31,13 @@ def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
-    """Model outputs for all of ``x`` as float32 numpy, in batches."""
+def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int, device: torch.device,
+            decode=None) -> np.ndarray:
+    """Model outputs for all of ``x`` as float32 numpy, in batches; ``decode`` (tensor -> tensor) is applied
+    to each batch's outputs when given (de-normalised targets, ``data.normalize``)."""
     model.eval()
-    out = [model(torch.from_numpy(x[i: i + batch_size]).to(device)).float().cpu().numpy()
+    forward = model if decode is None else (lambda xb: decode(model(xb)))
+    out = [forward(torch.from_numpy(x[i: i + batch_size]).to(device)).float().cpu().numpy()
            for i in range(0, len(x), batch_size)]
     return np.concatenate(out)
 
@@ -73,7 +77,17 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     loss_opts = {k: v for k, v in task.spec["loss"].items() if k != "name" and v is not None}
     if loss_opts.get("class_weights") == "balanced":
         loss_opts.update(y_train=data.y_train, num_classes=k)
+    ignore = task.spec["output"].get("ignore")
+    if ignore:
+        loss_opts["ignore"] = ignore
     loss_fn = make_loss(task.spec["loss"]["name"], **loss_opts).to(dev)
+    # with normalised targets the model predicts standardised values; loss and metric see them decoded
+    decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None
+    forward = model if decode is None else (lambda xb: decode(model(xb)))
+
+    def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
+        return score(metric, y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups=groups, ignore=ignore)
+
     optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
@@ -109,7 +123,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             optimizer.zero_grad(set_to_none=True)
             for b in range(t["next_batch"], num_batches):
                 idx = t["order"][b * bs: (b + 1) * bs]
-                loss = loss_fn(model(x_train[idx].to(dev)), y_train[idx].to(dev))
+                loss = loss_fn(forward(x_train[idx].to(dev)), y_train[idx].to(dev))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
@@ -127,7 +141,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                         ckpt.save(snapshot())
                         raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {ckpt.path}")
             scheduler.step()
-            val = float(metric.fn(data.y_val, predict(model, data.x_val, cfg["eval_batch_size"], dev)))
+            val = evaluate(data.y_val, data.x_val, data.groups_val)
             if is_better(val, t["best_val"], metric.higher_is_better):
                 t["best_val"], t["best_epoch"] = val, epoch
                 t["best_state"] = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
@@ -142,11 +156,11 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                     raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
     history, best_val, best_epoch, best_state = t["history"], t["best_val"], t["best_epoch"], t["best_state"]
 
-    test_last = float(metric.fn(data.y_test, predict(model, data.x_test, cfg["eval_batch_size"], dev)))
+    test_last = evaluate(data.y_test, data.x_test, data.groups_test)
     test_best = test_last
     if best_state is not None and best_epoch != cfg["epochs"] - 1:
         model.load_state_dict(best_state)
-        test_best = float(metric.fn(data.y_test, predict(model, data.x_test, cfg["eval_batch_size"], dev)))
+        test_best = evaluate(data.y_test, data.x_test, data.groups_test)
 
     dev_info = provenance(dev)
     record = {

@@ -1,13 +1,20 @@
-"""A task's arrays for one seed: loaded by the task's loader, checked, and split into train/val/test."""
+"""A task's arrays for one seed: loaded by the task's loader, checked, and split into train/val/test.
+
+Task-file options applied here (see orca/schemas/task.schema.yaml): ``data.normalize`` (fitted on the
+training part only, after the validation carve), ``output.ignore`` (NaN / sentinel targets allowed)
+and ``eval.group_by`` (per-sample group ids for validation and test scoring).
+"""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .data import load_task_data
+from .evaluation import ignore_mask
+from .normalize import Normalizer, fit_normalizer
 from .splits import train_val_indices
 from .tasks import Task
 
@@ -25,6 +32,9 @@ class SplitData:
     x_test: np.ndarray
     y_test: np.ndarray
     info: dict
+    groups_val: np.ndarray | None = None  # (N_val,) group ids when eval.group_by and the data carry train ids
+    groups_test: np.ndarray | None = None  # (N_test,) group ids when eval.group_by
+    y_normalizer: Normalizer | None = None  # targets are raw; model outputs are decoded with it (data.normalize)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -33,7 +43,8 @@ class SplitData:
     def checksum(self) -> str:
         """sha256 of every array of the split (shapes, dtypes and bytes): what exactly a run saw."""
         h = hashlib.sha256()
-        for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+        groups = [g for g in (self.groups_val, self.groups_test) if g is not None]
+        for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test, *groups):
             a = np.ascontiguousarray(a)
             h.update(f"{a.dtype}{a.shape}".encode())
             h.update(a.tobytes())
@@ -66,8 +77,17 @@ def check_arrays(task: Task, x: np.ndarray, y: np.ndarray, part: str) -> None:
         raise DataError(f"{where}: no samples")
     if not np.isfinite(x).all():
         raise DataError(f"{where}: inputs contain NaN or infinite values; clean the data or fix the loader")
-    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-        raise DataError(f"{where}: targets contain NaN or infinite values")
+    ignore = task.spec["output"].get("ignore") or {}
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y)
+        if ignore.get("nan"):
+            bad &= ~np.isnan(y)
+        if bad.any():
+            hint = "" if ignore.get("nan") else " (set output.ignore: {nan: true} if NaN marks a missing target)"
+            raise DataError(f"{where}: targets contain NaN or infinite values{hint}")
+    counted = ignore_mask(y, ignore)
+    if counted is not None and not counted.any():
+        raise DataError(f"{where}: every target entry is ignored (output.ignore {ignore}); nothing to learn or score")
 
 
 def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
@@ -76,7 +96,8 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
     check_arrays(task, data.x_train, data.y_train, "train")
     check_arrays(task, data.x_test, data.y_test, "test")
     classification = task.spec["output"]["kind"] == "classification"
-    tr, va = train_val_indices(data.y_train, task.spec["data"]["val_fraction"], seed, stratify=classification)
+    tr, va = train_val_indices(data.y_train, task.spec["data"]["val_fraction"], seed, stratify=classification,
+                               groups=_train_groups(task, data.extras))
     if classification:
         k = num_outputs(task, data.y_train, data.info)
         missing = sorted(set(range(k)) - set(np.unique(data.y_train[tr]).tolist()))
@@ -84,5 +105,69 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
             raise DataError(f"task {task.name!r}: classes {missing} have no training samples; "
                             "check the labels or num_outputs")
     f32 = np.float32
-    return SplitData(data.x_train[tr].astype(f32), data.y_train[tr], data.x_train[va].astype(f32),
-                     data.y_train[va], data.x_test.astype(f32), data.y_test, dict(data.info))
+    split = SplitData(data.x_train[tr].astype(f32), data.y_train[tr], data.x_train[va].astype(f32),
+                      data.y_train[va], data.x_test.astype(f32), data.y_test, dict(data.info))
+    split = _with_groups(task, split, data.extras, va)
+    return _normalized(task, split)
+
+
+def _train_groups(task: Task, extras: dict) -> np.ndarray | None:
+    """The training part's ``eval.group_by`` ids (whole groups go to validation), or None."""
+    name = (task.spec.get("eval") or {}).get("group_by")
+    return extras.get(f"{name}_train") if name else None
+
+
+def _with_groups(task: Task, split: SplitData, extras: dict, va: np.ndarray) -> SplitData:
+    """Attach the ``eval.group_by`` ids: test ids required, validation ids when the training part has them."""
+    name = (task.spec.get("eval") or {}).get("group_by")
+    if not name:
+        return split
+    if f"{name}_test" not in extras:
+        raise DataError(f"task {task.name!r} ({task.path}): eval.group_by is {name!r} but the data carry no "
+                        f"'{name}_test' array (have: {sorted(extras) or 'none'}); add it to the loader "
+                        f"(arrays loader: args.extras.{name}_test)")
+    train_ids = _train_groups(task, extras)
+    return replace(split, groups_test=np.asarray(extras[f"{name}_test"]),
+                   groups_val=None if train_ids is None else np.asarray(train_ids)[va])
+
+
+def _normalized(task: Task, split: SplitData) -> SplitData:
+    """Apply ``data.normalize``: statistics from the training part only, applied to train/val/test."""
+    spec = task.spec["data"].get("normalize")
+    if not spec:
+        return split
+    where = f"task {task.name!r} ({task.path}): data.normalize"
+    x_norm = None
+    if spec.get("inputs"):
+        x_norm = _fit(spec["inputs"], split.x_train, None, f"{where}.inputs")
+        split = replace(split, x_train=x_norm.encode(split.x_train), x_val=x_norm.encode(split.x_val),
+                        x_test=x_norm.encode(split.x_test))
+    if not spec.get("targets"):
+        return split
+    ignore = task.spec["output"].get("ignore")
+    if spec["targets"] == "inputs":
+        if x_norm is None or split.y_train.shape[1:] != split.x_train.shape[1:]:
+            raise DataError(f"{where}.targets is 'inputs': needs data.normalize.inputs and targets shaped like "
+                            f"the inputs; targets are {split.y_train.shape[1:]}, inputs {split.x_train.shape[1:]}")
+        y_norm = x_norm
+    else:
+        y_norm = _fit(spec["targets"], split.y_train, ignore_mask(split.y_train, ignore), f"{where}.targets")
+    if spec.get("score_scale", "raw") == "raw":
+        return replace(split, y_normalizer=y_norm)
+    return replace(split, y_train=_encode_counted(y_norm, split.y_train, ignore),
+                   y_val=_encode_counted(y_norm, split.y_val, ignore),
+                   y_test=_encode_counted(y_norm, split.y_test, ignore))
+
+
+def _fit(spec, train: np.ndarray, valid: np.ndarray | None, where: str) -> Normalizer:
+    try:
+        return fit_normalizer(spec, train, valid)
+    except ValueError as e:
+        raise DataError(f"{where}: {e}") from None
+
+
+def _encode_counted(norm: Normalizer, y: np.ndarray, ignore: dict | None) -> np.ndarray:
+    """Encoded targets; ignored entries keep their marker (NaN or the ignore value)."""
+    valid = ignore_mask(y, ignore)
+    enc = norm.encode(y).reshape(y.shape)
+    return enc if valid is None else np.where(valid, enc, y).astype(np.float32)

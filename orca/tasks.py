@@ -94,6 +94,7 @@ def load_task(path: str | Path, overrides: dict | None = None) -> Task:
     if spec["align"]["lr"] is None:
         spec["align"]["lr"] = 10 * spec["refine"]["lr"]  # the paper: embedder lr = 10 x task lr
     _check_names(spec, path)
+    _check_target_options(spec, path)
     return Task(spec["name"], path, spec)
 
 
@@ -105,11 +106,37 @@ def _check_names(spec: dict, path: Path) -> None:
         raise TaskError(f"{path}: unknown metric {spec['metric']!r}; allowed: {', '.join(sorted(METRICS))}")
     if spec["loss"]["name"] not in LOSSES:
         raise TaskError(f"{path}: unknown loss {spec['loss']['name']!r}; allowed: {', '.join(sorted(LOSSES))}")
-    from .data import LOADERS
+    from .data import LOADERS, check_prepare
 
     if spec["data"]["loader"] not in LOADERS:
         raise TaskError(f"{path}: unknown data loader {spec['data']['loader']!r}; "
                         f"allowed: {', '.join(sorted(LOADERS))}")
+    if spec.get("prepare") is not None:
+        try:
+            check_prepare(spec["prepare"])
+        except ValueError as err:
+            raise TaskError(f"{path}: invalid task file at prepare: {err}") from None
+
+
+def _check_target_options(spec: dict, path: Path) -> None:
+    """output.ignore and data.normalize.targets need a loss/metric/output kind that can honour them."""
+    from .losses import MASKABLE_LOSSES
+    from .metrics import METRICS
+
+    if spec["output"].get("ignore"):
+        if spec["loss"]["name"] not in MASKABLE_LOSSES:
+            raise TaskError(f"{path}: output.ignore needs a loss that can skip target entries, not "
+                            f"{spec['loss']['name']!r}; allowed: {', '.join(sorted(MASKABLE_LOSSES))}")
+        if not METRICS[spec["metric"]].supports_mask:
+            allowed = sorted(n for n, m in METRICS.items() if m.supports_mask)
+            raise TaskError(f"{path}: output.ignore needs a metric that can skip target entries, not "
+                            f"{spec['metric']!r}; allowed: {', '.join(allowed)}")
+    norm = spec["data"].get("normalize") or {}
+    if norm.get("targets") and spec["output"]["kind"] not in ("regression", "dense"):
+        raise TaskError(f"{path}: data.normalize.targets is for regression and dense outputs, not "
+                        f"output.kind {spec['output']['kind']!r}; remove it")
+    if norm.get("targets") == "inputs" and not norm.get("inputs"):
+        raise TaskError(f"{path}: data.normalize.targets is 'inputs' but data.normalize.inputs is not set")
 
 
 def find_task_files(benchmark_dirs: list[str | Path]) -> dict[str, Path]:
@@ -145,22 +172,31 @@ def resolve_task(name_or_path: str, benchmark_dirs: list[str | Path], overrides:
 def stage_settings(task: Task, stage: str) -> dict:
     """The resolved settings a stage's output depends on (and nothing more).
 
-    data:   the loader and its arguments, the validation fraction
+    data:   the loader and its arguments, the validation fraction (+ data.normalize and output.ignore when set)
     align:  data + embedder + align sections
-    refine: data + embedder + loss + metric + output + refine sections (align enters through its output file)
+    refine: data + embedder + loss + metric + output + refine sections (+ eval when set; align enters through
+            its output file)
+    Keys a task file does not set are left out, so adding a new option never changes other tasks' hashes.
     """
     s = task.spec
     data = {"loader": s["data"]["loader"], "args": s["data"]["args"], "val_fraction": s["data"]["val_fraction"],
             "input": s["input"]}
+    if s.get("prepare") is not None:  # only rows with a preparation step: other rows' hashes are unchanged
+        data["prepare"] = s["prepare"]
+    if s["data"].get("normalize"):
+        data["normalize"] = s["data"]["normalize"]
+    if s["output"].get("ignore"):
+        data["ignore"] = s["output"]["ignore"]  # the data checks and align's pseudo-labels depend on it
+    scoring = {"eval": s["eval"]} if s.get("eval") else {}
     if stage == "data":
         return data
     if stage == "align":
         return {"data": data, "embedder": s["embedder"], "align": s["align"]}
     if stage == "refine":
         return {"data": data, "embedder": s["embedder"], "output": s["output"], "loss": s["loss"],
-                "metric": s["metric"], "refine": s["refine"]}
+                "metric": s["metric"], "refine": s["refine"], **scoring}
     if stage == "baseline":
-        return {"data": data, "output": s["output"], "metric": s["metric"]}
+        return {"data": data, "output": s["output"], "metric": s["metric"], **scoring}
     raise ValueError(f"unknown stage {stage!r}; allowed: data, align, refine, baseline")
 
 

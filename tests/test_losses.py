@@ -68,3 +68,38 @@ def test_relative_l2_matches_metric_and_has_gradient():
     assert out.grad is not None and torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
     by_hand = make_loss("relative_l2")(torch.tensor([[3.0, 5.0]]), torch.tensor([[3.0, 4.0]]))
     assert by_hand.item() == pytest.approx(1 / 5)
+
+
+def test_masked_bce_equals_bce_on_the_entries_that_count():
+    torch.manual_seed(0)
+    out = torch.randn(2, 1, 4, 4)
+    tgt = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    tgt[0, 0, :2] = -1  # Cosmic's ignore map
+    keep = tgt != -1
+    expected = F.binary_cross_entropy_with_logits(out[keep], tgt[keep])
+    got = make_loss("bce_logits", ignore={"value": -1})(out, tgt)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    pw = make_loss("bce_logits", ignore={"value": -1}, pos_weight=10.0)(out, tgt)
+    expected_pw = F.binary_cross_entropy_with_logits(out[keep], tgt[keep], pos_weight=torch.tensor(10.0))
+    assert pw.item() == pytest.approx(expected_pw.item(), rel=1e-6)
+
+
+def test_nan_targets_are_excluded_from_loss_and_gradient():
+    out = torch.tensor([[1.0, 2.0, 7.0], [3.0, 4.0, 0.0]], requires_grad=True)
+    tgt = torch.tensor([[1.0, 0.0, float("nan")], [3.0, 5.0, float("nan")]])
+    mse = make_loss("mse", ignore={"nan": True})(out, tgt)
+    assert mse.item() == pytest.approx((0 + 4 + 0 + 1) / 4)
+    mse.backward()
+    assert torch.isfinite(out.grad).all() and out.grad[:, 2].abs().sum() == 0
+    assert make_loss("l1", ignore={"nan": True})(out, tgt).item() == pytest.approx((2 + 1) / 4)
+    # relative l2 over the entries that count: sample 0 -> |(0, 2)| / |(1, 0)| = 2, sample 1 -> 1 / 5.83
+    rel = make_loss("relative_l2", ignore={"nan": True})(out, tgt)
+    assert rel.item() == pytest.approx((2.0 + 1 / np.sqrt(34)) / 2, rel=1e-6)
+    # nothing counts -> 0, not NaN
+    empty = make_loss("mse", ignore={"nan": True})(out, torch.full_like(tgt, float("nan")))
+    assert empty.item() == 0.0
+
+
+def test_losses_that_cannot_ignore_targets_say_so():
+    with pytest.raises(ValueError, match="cannot ignore target entries"):
+        make_loss("cross_entropy", ignore={"value": -1})

@@ -162,3 +162,19 @@ def test_mae8_hand_built_30x30():
     assert got == pytest.approx(0.25)
     # a perfect symmetric prediction scores 0
     assert get_metric("mae8").fn(y_true[:2], y_true[:2]) == pytest.approx(0.0)
+
+
+def test_mae8_skips_masked_pairs():
+    L = 26
+    t = np.full((1, 1, L, L), 20.0)
+    p = np.full((1, 1, L, L), 3.0)
+    t[0, 0, 0, 24], t[0, 0, 24, 0] = 5.0, 5.0  # error 2
+    t[0, 0, 1, 25], t[0, 0, 25, 1] = 4.0, 4.0  # error 1, masked below
+    mask = np.ones(t.shape, dtype=bool)
+    mask[0, 0, 1, 25] = False
+    assert get_metric("mae8").fn(t, p) == pytest.approx(1.5)
+    assert get_metric("mae8")(t, p, mask=mask) == pytest.approx(2.0)
+    # the same as marking that pair NaN
+    tn = t.copy()
+    tn[0, 0, 1, 25] = np.nan
+    assert get_metric("mae8").fn(tn, p) == pytest.approx(2.0)

@@ -15,3 +15,11 @@ def test_pixel_auroc_ignores_masked_pixels():
     assert one_minus_auroc_pixel(y, -perfect, binarize=False) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="positive and negative"):
         one_minus_auroc_pixel(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)))
+
+
+def test_pixel_auroc_skips_masked_pixels():
+    y = np.array([[[[1.0, 0.0], [0.0, 1.0]]]])
+    s = np.array([[[[2.0, -2.0], [3.0, 2.0]]]])  # pixel (1, 0) is a false positive
+    assert one_minus_auroc_pixel(y, s) == pytest.approx(0.25)  # TPR 1, TNR 1/2
+    mask = np.array([[[[True, True], [False, True]]]])
+    assert METRICS["one_minus_auroc_pixel"](y, s, mask=mask) == pytest.approx(0.0)

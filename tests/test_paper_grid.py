@@ -91,7 +91,9 @@ def _expected_jobs(config: dict, tasks: dict) -> int:
                             aligns.add((task, bb, al, s))
             if tasks[task]["output"]["kind"] in ("classification", "regression"):
                 baselines.update((task, m, s) for m in tab.get("baselines", []) for s in tab["seeds"])
-    return len(cells) + len(aligns) + len(baselines) + len(fetches) + len(bodies) + len(config["targets"]) + 1
+    prepares = {t for t in fetches if tasks[t].spec.get("prepare")}  # rows whose raw archives need converting
+    return (len(cells) + len(aligns) + len(baselines) + len(fetches) + len(prepares) + len(bodies)
+            + len(config["targets"]) + 1)
 
 
 def test_paper_grid_plans_offline(tasks):

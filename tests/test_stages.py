@@ -68,3 +68,74 @@ def test_refine_starts_from_the_aligned_embedder(setup, tiny_text_body):
 def test_warmup_then_step_schedule():
     factors = [epoch_lr_factor(e, 2, [3, 5], 0.5) for e in range(9)]
     assert factors == [0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+
+
+# --------------------------------------------------------------------------- task-file scoring options
+def _fake_predict(outputs):
+    """A stand-in for refine.predict: fixed outputs (a function of x), passed through refine's decoder."""
+    def predict(model, x, batch_size, device, decode=None):
+        out = torch.from_numpy(outputs(x))
+        return (out if decode is None else decode(out)).numpy()
+    return predict
+
+
+def test_refine_decodes_normalised_targets_before_loss_and_metric(toy_task, tiny_text_body, tmp_path, monkeypatch):
+    from orca.metrics import nrmse
+    from orca.taskdata import prepare_split
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 1, 8)).astype(np.float32)
+    y = (4 * x + 10).astype(np.float32)
+    task = toy_task({"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]},
+                    {"data": {"normalize": {"inputs": "fit", "targets": "fit"}}})
+    data = prepare_split(task, 0, tmp_path / "data")
+    # a model that outputs 0 on the normalised scale predicts the training part's per-channel target mean
+    monkeypatch.setattr("orca.refine.predict", _fake_predict(lambda xs: np.zeros((len(xs), 1, 8), np.float32)))
+    rec = run_refine(task, "roberta-base", "none", 0, tmp_path / "r.json", tmp_path / "data",
+                     body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
+    expected = nrmse(data.y_test, np.full_like(data.y_test, data.y_train.mean()))
+    assert rec["scores"]["test_last_epoch"] == pytest.approx(expected, rel=1e-4)
+    assert rec["settings"]["data"]["normalize"] == {"inputs": "fit", "targets": "fit"}
+    assert np.isfinite(rec["history"][0]["train_loss"])
+
+
+def test_refine_scores_validation_and_test_per_clip(toy_task, tiny_text_body, tmp_path, monkeypatch):
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(2)
+    clips = {"train": np.repeat(np.arange(20), 2), "test": np.repeat(np.arange(100, 106), 3)}
+    arrays = {}
+    for part, ids in clips.items():
+        labels = rng.integers(0, 2, (ids.max() + 1, 3))
+        labels[:, 0] = 1 - labels[:, 1]  # every label has positives and negatives
+        arrays[f"x_{part}"] = rng.normal(size=(len(ids), 1, 8)).astype(np.float32)
+        arrays[f"y_{part}"] = labels[ids].astype(np.float32)
+        arrays[f"clip_ids_{part}"] = ids
+    task = toy_task(arrays, {"output": {"kind": "multilabel"}, "loss": {"name": "bce_logits"},
+                             "metric": "one_minus_map", "eval": {"group_by": "clip_ids"}})
+    monkeypatch.setattr("orca.refine.predict", _fake_predict(lambda xs: np.ascontiguousarray(xs[:, 0, :3])))
+    rec = run_refine(task, "roberta-base", "none", 0, tmp_path / "c.json", tmp_path / "data",
+                     body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
+    # by hand: mean of the chunk outputs per clip, then 1 - macro AP over the 6 test clips
+    ids = clips["test"]
+    clip_scores = np.stack([arrays["x_test"][ids == c, 0, :3].mean(axis=0) for c in np.unique(ids)])
+    clip_labels = np.stack([arrays["y_test"][ids == c][0] for c in np.unique(ids)])
+    keep = clip_labels.sum(axis=0) > 0
+    expected = 1 - average_precision_score(clip_labels[:, keep], clip_scores[:, keep], average="macro")
+    assert rec["scores"]["test_last_epoch"] == pytest.approx(expected)
+    assert rec["num_val"] % 2 == 0 and rec["settings"]["eval"] == {"group_by": "clip_ids"}
+
+
+def test_refine_trains_on_maps_with_missing_targets(toy_task, tiny_image_body, tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(12, 1, 28, 28)).astype(np.float32)
+    y = (5 + 3 * np.abs(x)).astype(np.float32)
+    y[:, :, :3] = np.nan  # PSICOV-like missing distances
+    task = toy_task({"x_train": x[:9], "y_train": y[:9], "x_test": x[9:], "y_test": y[9:]},
+                    {"input": {"modality": "2d"}, "output": {"ignore": {"nan": True}}, "loss": {"name": "mse"},
+                     "metric": "mae8", "embedder": {"patch_size": 4, "image_size": 56},
+                     "data": {"normalize": {"targets": "fit"}}, "refine": {"epochs": 2, "batch_size": 4}})
+    rec = run_refine(task, "swin-base", "none", 0, tmp_path / "m.json", tmp_path / "data",
+                     body=copy.deepcopy(tiny_image_body), log=lambda *_: None)
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val"]) for h in rec["history"])
+    assert np.isfinite(rec["scores"]["test_at_best_val"])

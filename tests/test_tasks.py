@@ -61,3 +61,45 @@ def test_duplicate_task_names_are_refused(tmp_path):
     write(tmp_path, "b", iris_spec())
     with pytest.raises(TaskError, match="defined twice"):
         find_task_files([tmp_path])
+
+
+def dense_spec(**updates):
+    spec = {"name": "toy", "title": "toy", "suite": "test", "input": {"modality": "2d"},
+            "output": {"kind": "dense"}, "data": {"loader": "npz", "args": {"path": "toy.npz"}},
+            "loss": {"name": "mse"}, "metric": "mae8", "embedder": {}, "align": {}, "refine": {}}
+    for key, value in updates.items():
+        spec[key] = {**spec[key], **value} if isinstance(spec.get(key), dict) else value
+    return spec
+
+
+@pytest.mark.parametrize("updates,match", [
+    ({"data": {"normalize": {"inputs": "zscore"}}}, "data.normalize.inputs"),
+    ({"data": {"normalize": {"inputs": {"fit": "pixel"}}}}, "data.normalize.inputs"),
+    ({"data": {"normalize": {"inputs": {"mean": [0.5], "std": [0.0]}}}}, "data.normalize.inputs"),
+    ({"data": {"normalize": {"targets": "inputs"}}}, "normalize.inputs is not set"),
+    ({"data": {"normalize": {"inputs": "fit", "score_scale": "log"}}}, "data.normalize.score_scale"),
+    ({"output": {"kind": "classification"}, "loss": {"name": "cross_entropy"}, "metric": "zero_one_error_pct",
+      "data": {"normalize": {"targets": "fit"}}}, "regression and dense outputs"),
+    ({"output": {"kind": "dense", "ignore": {"nan": True}}, "metric": "nrmse"}, "metric that can skip"),
+    ({"output": {"kind": "dense", "ignore": {"value": -1}}, "loss": {"name": "cross_entropy"}},
+     "loss that can skip"),
+    ({"output": {"kind": "dense", "ignore": {}}}, "output.ignore"),
+    ({"eval": {"group_by": "Clip IDs"}}, "eval.group_by"),
+])
+def test_bad_target_options_name_the_field(tmp_path, updates, match):
+    with pytest.raises(TaskError, match=match):
+        load_task(write(tmp_path, "bad", dense_spec(**updates)))
+
+
+def test_target_options_enter_the_settings_only_when_set(tmp_path):
+    plain = load_task(write(tmp_path, "plain", dense_spec()))
+    for stage in ("data", "align", "refine", "baseline"):
+        settings = stage_settings(plain, stage)
+        assert "eval" not in settings and "normalize" not in settings.get("data", settings)
+    spec = dense_spec(output={"kind": "dense", "ignore": {"nan": True}}, eval={"group_by": "clip_ids"},
+                      data={"normalize": {"inputs": {"fit": "element", "channels": [0]}, "targets": {"fit": "element"}}})
+    task = load_task(write(tmp_path, "opts", spec))
+    align = stage_settings(task, "align")
+    assert align["data"]["normalize"]["targets"] == {"fit": "element"} and align["data"]["ignore"] == {"nan": True}
+    assert stage_settings(task, "refine")["eval"] == {"group_by": "clip_ids"}
+    assert settings_hash(stage_settings(task, "align")) != settings_hash(stage_settings(plain, "align"))

@@ -17,6 +17,7 @@ import torch
 from ..backbones import EmbeddingInit, load_body
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..embedders import build_embedder
+from ..evaluation import fill_ignored
 from ..optim import make_optimizer
 from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
@@ -26,9 +27,11 @@ from .distances import make_aligner
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Class ids for the class-wise loop: the labels, or k-means clusters of the targets (N,) int64."""
+    """Class ids for the class-wise loop: the labels, or k-means clusters of the targets (N,) int64
+    (targets the task ignores, ``output.ignore``, enter the clustering as 0)."""
     if task.spec["output"]["kind"] == "classification":
         return y.astype(np.int64)
+    y = fill_ignored(y, task.spec["output"].get("ignore"))
     return cluster_labels(y.reshape(len(y), -1).astype(np.float32), k=k, seed=seed)
 
 

@@ -1,7 +1,8 @@
 """Data layer: loaders keyed by on-disk format, registered by name.
 
 ``load_task_data(loader, args, seed, data_dir)`` returns a :class:`TaskData`
-split (cached under ``data_dir/prepared``); ``fetch`` makes raw data local.
+split (cached under ``data_dir/prepared``); ``fetch`` makes raw data local; ``run_prepare`` runs a
+task file's ``prepare:`` step (raw archives -> the files its loader reads).
 """
 
 from .core import (
@@ -17,15 +18,20 @@ from .core import (
 )
 from . import images, npz, openml_tabular, ucr  # noqa: F401  (register loaders)
 from . import arrays, hdf5_pde  # noqa: F401  (register loaders: generic array containers, PDEBench HDF5)
+from . import drug_response, fsd50k_raw, nb360_raw  # noqa: F401  (register preparation steps)
+from .prepare import PREPARERS, check_prepare, run_prepare
 
 __all__ = [
     "FETCHERS",
     "LOADERS",
+    "PREPARERS",
     "DataFormatError",
     "DataUnavailableError",
     "TaskData",
+    "check_prepare",
     "fetch",
     "load_task_data",
     "prepared_path",
     "register_loader",
+    "run_prepare",
 ]

@@ -28,6 +28,8 @@ Args::
     y: {offset: -1, dtype: int64}                                      # applied to every y
     allow_pickle: false          # pickle / pickled .npy containers need true (trusted files only)
     download: [{name, urls, md5}]  # manifest entries for fetch (as data.files in the task file)
+    extras: {clip_ids_test: {file: a.h5, key: clip_ids_test}}  # per-sample side arrays <name>_train/_val/_test
+                                 # (same specs; _val joins _train; carried as TaskData.extras)
 
 An array spec is either a file name (key-less formats) or a mapping with ``file`` and optionally
 ``key``, ``slice`` (numpy basic indexing written as a string: integers, ``:``, ``...``),
@@ -54,13 +56,14 @@ FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 DEFAULT_ARGS = {
     "root": ".", "x_train": None, "y_train": None, "x_val": None, "y_val": None, "x_test": None, "y_test": None,
     "x": None, "y": None, "allow_pickle": False, "test_fraction": 0.1, "test_split": "random",
-    "split_seed": 0, "download": None, "info": None,
+    "split_seed": 0, "download": None, "info": None, "extras": None,
 }
 X_OPTS = {"add_channel_axis": False, "scale": None, "append_grid": False, "dtype": "float32"}
 Y_OPTS = {"offset": 0, "dtype": None, "add_channel_axis": False, "scale": None}
 SPEC_KEYS = {"file", "key", "slice", "reshape", "transpose", "encoding", "format"}
 FORMATS = ("npy", "npz", "pickle", "gzip-pickle", "mat", "hdf5")
 _SLICE_RE = re.compile(r"^\s*-?\d*\s*(:\s*-?\d*\s*(:\s*-?\d*\s*)?)?$")
+_EXTRA_RE = re.compile(r"^[a-z][a-z0-9_]*_(train|val|test)$")
 
 
 # ----------------------------------------------------------------------------- args
@@ -77,6 +80,7 @@ def _args(args: dict) -> dict:
         raise ValueError(f"loader 'arrays': test_split must be random, first or last, got {a['test_split']!r}")
     check_args("arrays (x)", a["x"] or {}, X_OPTS)
     check_args("arrays (y)", a["y"] or {}, Y_OPTS)
+    _extra_specs(a)  # validates args.extras
     return a
 
 
@@ -93,6 +97,24 @@ def _specs(a: dict) -> dict[str, dict]:
     return {f: _spec(a[f], f) for f in FIELDS if a[f] is not None}
 
 
+def _extra_specs(a: dict) -> dict[str, dict]:
+    """args.extras -> {"<name>_<part>": spec}; part train, val or test, following x_val / x_test."""
+    extras = dict(a["extras"] or {})
+    bad = sorted(k for k in extras if not _EXTRA_RE.match(k))
+    if bad:
+        raise ValueError(f"loader 'arrays': args.extras keys {bad} must be <name>_train, <name>_val or <name>_test")
+    for key in extras:
+        name, _, part = key.rpartition("_")
+        if part != "train" and a[f"x_{part}"] is None:
+            raise ValueError(f"loader 'arrays': args.extras.{key} needs args.x_{part}")
+        if part == "val" and f"{name}_train" not in extras:
+            raise ValueError(f"loader 'arrays': args.extras.{key} needs {name}_train as well")
+        if part == "train" and a["x_val"] is not None and f"{name}_val" not in extras:
+            raise ValueError(f"loader 'arrays': args.extras.{key}: the training part includes x_val, so give "
+                             f"{name}_val as well")
+    return {k: _spec(v, f"extras.{k}") for k, v in extras.items()}
+
+
 def _outer_file(spec: dict) -> str:
     return spec["file"].split("::", 1)[0]
 
@@ -106,7 +128,7 @@ def file_names(args: dict) -> list[str]:
     """The distinct files (outer archives included) the args refer to, in order."""
     a = _args(args)
     seen: list[str] = []
-    for spec in _specs(a).values():
+    for spec in [*_specs(a).values(), *_extra_specs(a).values()]:
         name = _outer_file(spec)
         if name not in seen:
             seen.append(name)
@@ -301,8 +323,7 @@ def _fix_y(y: np.ndarray, opts: dict) -> np.ndarray:
     return y
 
 
-def _split(x, y, a: dict, seed: int):
-    n = len(x)
+def _split_indices(n: int, a: dict) -> tuple[np.ndarray, np.ndarray]:
     n_test = max(1, int(round(float(a["test_fraction"]) * n)))
     if a["test_split"] == "first":
         te, tr = np.arange(n_test), np.arange(n_test, n)
@@ -311,7 +332,34 @@ def _split(x, y, a: dict, seed: int):
     else:  # a fixed seeded permutation: the same test set for every run seed
         perm = np.random.default_rng(int(a["split_seed"])).permutation(n)
         te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    return tr, te
+
+
+def _split(x, y, a: dict, seed: int):
+    tr, te = _split_indices(len(x), a)
     return x[tr], y[tr], x[te], y[te]
+
+
+def _read_extras(a: dict, root: Path, n_train: int) -> dict[str, np.ndarray]:
+    """TaskData.extras from args.extras: _val joins _train; without x_test, _train is split like x."""
+    raw = {k: read_array(s, root, bool(a["allow_pickle"])) for k, s in _extra_specs(a).items()}
+    out: dict[str, np.ndarray] = {}
+    for key, arr in raw.items():
+        name, _, part = key.rpartition("_")
+        if part == "val":
+            continue
+        if part == "train" and f"{name}_val" in raw:
+            arr = np.concatenate([arr, raw[f"{name}_val"]])
+        out[key] = arr
+    for key in [k for k in out if k.endswith("_train")]:
+        if len(out[key]) != n_train:
+            raise DataFormatError(f"arrays loader: extras.{key} has {len(out[key])} rows for {n_train} "
+                                  "training samples")
+        if a["x_test"] is None:
+            tr, te = _split_indices(n_train, a)
+            name = key[: -len("_train")]
+            out[key], out[f"{name}_test"] = out[key][tr], out[key][te]
+    return out
 
 
 # ----------------------------------------------------------------------------- registry
@@ -340,6 +388,7 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
         if xf in arr and len(arr[xf]) != len(arr[yf]):
             raise DataFormatError(f"arrays loader: {xf} has {len(arr[xf])} samples but {yf} {len(arr[yf])}")
     xtr, ytr = _fix_x(arr["x_train"], a["x"]), _fix_y(arr["y_train"], a["y"])
+    extras = _read_extras(a, root, len(xtr) + (len(arr["x_val"]) if "x_val" in arr else 0)) if a["extras"] else {}
     if "x_val" in arr:
         xtr = np.concatenate([xtr, _fix_x(arr["x_val"], a["x"])])
         ytr = np.concatenate([ytr, _fix_y(arr["y_val"], a["y"])])
@@ -358,6 +407,6 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
         info.update(task="classification", num_classes=int(max(ytr.max(), yte.max()) + 1))
     info.update(dict(a["info"] or {}))
     try:
-        return TaskData(xtr, ytr, xte, yte, info)
+        return TaskData(xtr, ytr, xte, yte, info, extras)
     except ValueError as e:
         raise DataFormatError(f"arrays loader: {e}") from e

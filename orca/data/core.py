@@ -22,6 +22,7 @@ import numpy as np
 PREPARED_FORMAT_VERSION = 1
 
 _ARRAY_FIELDS = ("x_train", "y_train", "x_test", "y_test")
+_EXTRA_PREFIX = "extra__"  # prepared-file key prefix of TaskData.extras
 
 
 class DataUnavailableError(RuntimeError):
@@ -40,6 +41,8 @@ class TaskData:
     y_*: (N,) int64 class ids for classification; (N, K) float32 for
     regression / multi-label; (N, ...) for dense targets.
     info: JSON-serialisable metadata (num_classes, source, feature_names, ...).
+    extras: optional per-sample side arrays named ``<name>_train`` / ``<name>_test``, one entry per
+    sample of that part, e.g. ``clip_ids_test`` (N_test,) for per-clip evaluation (``eval.group_by``).
     """
 
     x_train: np.ndarray
@@ -47,12 +50,19 @@ class TaskData:
     x_test: np.ndarray
     y_test: np.ndarray
     info: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.x_train) != len(self.y_train):
             raise ValueError(f"x_train has {len(self.x_train)} rows, y_train {len(self.y_train)}")
         if len(self.x_test) != len(self.y_test):
             raise ValueError(f"x_test has {len(self.x_test)} rows, y_test {len(self.y_test)}")
+        for key, arr in self.extras.items():
+            name, _, part = key.rpartition("_")
+            if not name or part not in ("train", "test"):
+                raise ValueError(f"extra array {key!r}: name it <name>_train or <name>_test")
+            if len(arr) != len(getattr(self, f"x_{part}")):
+                raise ValueError(f"extra array {key!r} has {len(arr)} rows, x_{part} {len(getattr(self, f'x_{part}'))}")
         json.dumps(self.info)  # fail early if not JSON-serialisable
 
 
@@ -122,6 +132,7 @@ def save_prepared(data: TaskData, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.asarray(getattr(data, k)) for k in _ARRAY_FIELDS}
     arrays["info_json"] = np.array(json.dumps(data.info, sort_keys=True))
+    arrays.update({_EXTRA_PREFIX + k: np.asarray(v) for k, v in data.extras.items()})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -139,9 +150,10 @@ def read_prepared(path: Path) -> TaskData:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in _ARRAY_FIELDS}
             info = json.loads(str(z["info_json"]))
+            extras = {k[len(_EXTRA_PREFIX):]: z[k] for k in z.files if k.startswith(_EXTRA_PREFIX)}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise DataFormatError(f"prepared cache file {path} is unreadable: {e}") from e
-    return TaskData(info=info, **arrays)
+    return TaskData(info=info, extras=extras, **arrays)
 
 
 def fetch(loader: str, args: dict, data_dir: Path) -> None:

@@ -169,3 +169,36 @@ def test_fetch_accepts_present_files_and_checks_md5(tmp_path):
         ensure_file("f.bin", tmp_path, {"name": "f.bin", "size": 6})
     with pytest.raises(DataUnavailableError, match="no public URL"):
         ensure_file("g.bin", tmp_path, None)
+
+
+def test_extras_clip_ids_hdf5_val_merge_and_prepared_cache(tmp_path):
+    with h5py.File(tmp_path / "fsd.h5", "w") as f:
+        for s, n in (("train", 6), ("val", 2), ("test", 4)):
+            f[f"x_{s}"] = RNG.random((n, 1, 4, 5))
+            f[f"y_{s}"] = RNG.integers(0, 2, (n, 3)).astype(np.float32)
+            f[f"clip_ids_{s}"] = np.arange(n) // 2 + {"train": 0, "val": 100, "test": 200}[s]
+    args = {f"{v}_{s}": {"file": "fsd.h5", "key": f"{v}_{s}"} for v in "xy" for s in ("train", "val", "test")}
+    args["extras"] = {f"clip_ids_{s}": {"file": "fsd.h5", "key": f"clip_ids_{s}"} for s in ("train", "val", "test")}
+    d = load_task_data("arrays", args, 0, tmp_path)
+    assert sorted(d.extras) == ["clip_ids_test", "clip_ids_train"]
+    assert d.extras["clip_ids_train"].tolist() == [0, 0, 1, 1, 2, 2, 100, 100]  # val ids joined like x_val
+    again = load_task_data("arrays", args, 0, tmp_path)  # from the prepared cache
+    np.testing.assert_array_equal(again.extras["clip_ids_test"], [200, 200, 201, 201])
+
+
+def test_extras_follow_the_carved_test_split(tmp_path):
+    np.savez(tmp_path / "a.npz", x=RNG.random((10, 1, 4)), y=RNG.random((10, 2)), ids=np.arange(10) * 10)
+    args = {"x_train": {"file": "a.npz", "key": "x"}, "y_train": {"file": "a.npz", "key": "y"},
+            "test_fraction": 0.3, "test_split": "last", "extras": {"ids_train": {"file": "a.npz", "key": "ids"}}}
+    d = load_arrays(args, 0, tmp_path)
+    assert d.extras["ids_train"].tolist() == [0, 10, 20, 30, 40, 50, 60] and d.extras["ids_test"].tolist() == [70, 80, 90]
+
+
+def test_bad_extras(tmp_path):
+    base = {"x_train": "a.npy", "y_train": "b.npy"}
+    with pytest.raises(ValueError, match="must be <name>_train"):
+        load_arrays({**base, "extras": {"clip_ids": "c.npy"}}, 0, tmp_path)
+    with pytest.raises(ValueError, match="needs args.x_test"):
+        load_arrays({**base, "extras": {"clip_ids_test": "c.npy"}}, 0, tmp_path)
+    with pytest.raises(ValueError, match="give clip_ids_val as well"):
+        load_arrays({**base, "x_val": "v.npy", "y_val": "w.npy", "extras": {"clip_ids_train": "c.npy"}}, 0, tmp_path)

@@ -113,3 +113,13 @@ def test_npz_edit_invalidates_prepared(tmp_path):
     save(2.0)
     os.utime(tmp_path / "u.npz", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert load_task_data("npz", {"path": "u.npz"}, 0, tmp_path).x_test[0, 0, 0] == 2.0
+
+
+def test_taskdata_extras_are_checked():
+    x = np.zeros((3, 1, 4), np.float32)
+    y = np.zeros(3, np.int64)
+    TaskData(x, y, x[:2], y[:2], {}, {"clip_ids_train": np.arange(3), "clip_ids_test": np.arange(2)})
+    with pytest.raises(ValueError, match="has 2 rows, x_train 3"):
+        TaskData(x, y, x, y, {}, {"clip_ids_train": np.arange(2)})
+    with pytest.raises(ValueError, match="<name>_train or <name>_test"):
+        TaskData(x, y, x, y, {}, {"clip_ids": np.arange(3)})

@@ -1,7 +1,29 @@
 # Fetch: put each task's raw data in the data folder (downloads need the network, so it runs locally).
+# Prepare: a task file's `prepare:` step (raw archives -> the files its loader reads) runs first.
+
+
+def prepared_stamp(wildcards):
+    """The prepare rule's record for a task with a `prepare:` step; nothing for the others."""
+    return [f"{CACHE}/prepared/{wildcards.task}.json"] if GRID.task(wildcards.task).spec.get("prepare") else []
+
+
+rule prepare:
+    output:
+        stamp=f"{CACHE}/prepared/{{task}}.json",
+    params:
+        task_file=task_file,
+        settings=lambda w: json.dumps(GRID.task(w.task).spec.get("prepare"), sort_keys=True),
+        data_dir=DATA_DIR,
+    log:
+        f"{LOGS}/prepare/{{task}}.log",
+    localrule: True
+    shell:
+        "orca prepare --task {params.task_file} --data-dir {params.data_dir} --done {output.stamp} > {log} 2>&1"
 
 
 rule fetch:
+    input:
+        prepared_stamp,
     output:
         touch_file=f"{CACHE}/data-ready/{{task}}.ok",
     params:

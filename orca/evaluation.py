@@ -1,0 +1,80 @@
+"""Scoring predictions as a task file asks: ignored target entries and per-clip grouping.
+
+* ``output.ignore`` = ``{nan: true}`` and/or ``{value: -1}``: target entries that are NaN / equal to
+  the value are missing (PSICOV's unknown distances, Cosmic's ignore map); they enter neither the loss
+  nor the metric. :func:`ignore_mask` gives the entries that count.
+* ``eval.group_by`` = the name of a per-sample id array (e.g. ``clip_ids``): the model's raw outputs
+  are averaged over the samples of each id and the metric is computed over ids (NAS-Bench-360 /
+  ORCA FSD50K: mean of the 1-s chunk logits per clip, then 1 - mAP over clips).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import Metric
+
+__all__ = ["fill_ignored", "group_mean", "ignore_mask", "score"]
+
+
+def ignore_mask(y: np.ndarray, ignore: dict | None) -> np.ndarray | None:
+    """Bool array of ``y``'s shape, True where a target entry counts; None when nothing is ignored."""
+    if not ignore:
+        return None
+    y = np.asarray(y)
+    valid = np.ones(y.shape, dtype=bool)
+    if ignore.get("nan") and np.issubdtype(y.dtype, np.floating):
+        valid &= ~np.isnan(y)
+    if ignore.get("value") is not None:
+        valid &= y != ignore["value"]
+    return valid
+
+
+def fill_ignored(y: np.ndarray, ignore: dict | None, fill: float = 0.0) -> np.ndarray:
+    """``y`` with ignored entries set to ``fill`` (``y`` itself when nothing is ignored)."""
+    valid = ignore_mask(y, ignore)
+    return y if valid is None else np.where(valid, y, np.asarray(fill, dtype=np.asarray(y).dtype))
+
+
+def group_mean(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average ``y_score`` (N, ...) over the samples of each id in ``groups`` (N,).
+
+    Returns (targets (G, ...), mean scores (G, ...)) with the G ids in order of first appearance.
+    Every sample of an id must carry the same target (ValueError naming the id otherwise).
+    """
+    groups = np.asarray(groups).reshape(-1)
+    y_true, s = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if not len(groups) == len(y_true) == len(s):
+        raise ValueError(f"{len(groups)} group ids for {len(y_true)} targets and {len(s)} predictions")
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    gid = rank[inverse.reshape(-1)]
+    sums = np.zeros((len(order),) + s.shape[1:])
+    np.add.at(sums, gid, s)
+    counts = np.bincount(gid, minlength=len(order)).reshape((-1,) + (1,) * (s.ndim - 1))
+    y_group = y_true[first[order]]
+    same = (y_true == y_group[gid]) | (_isnan(y_true) & _isnan(y_group[gid]))
+    bad = ~same.reshape(len(y_true), -1).all(axis=1)
+    if bad.any():
+        raise ValueError(f"samples of group {groups[np.flatnonzero(bad)[0]].tolist()!r} have different targets; "
+                         "every sample of a group must carry its group's target")
+    return y_group, sums / counts
+
+
+def _isnan(a: np.ndarray) -> np.ndarray:
+    return np.isnan(a) if np.issubdtype(a.dtype, np.floating) else np.zeros(a.shape, dtype=bool)
+
+
+def score(metric: Metric, y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray | None = None,
+          ignore: dict | None = None) -> float:
+    """``metric`` of the predictions; grouped by ``groups`` and skipping ignored targets when given.
+
+    With neither it is exactly ``float(metric.fn(y_true, y_score))``.
+    """
+    if groups is not None:
+        y_true, y_score = group_mean(y_true, y_score, groups)
+    valid = ignore_mask(y_true, ignore)
+    if valid is None:
+        return float(metric.fn(y_true, y_score))
+    return float(metric(y_true, y_score, mask=valid))
