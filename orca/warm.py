@@ -27,6 +27,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 import traceback
 
@@ -146,7 +147,14 @@ def serve(path: str, idle_timeout: float = 3600.0, parent: int | None = None) ->
     listener.bind(path)  # bound before preloading: early clients wait in the backlog, they do not fall back
     listener.listen(64)
     started = time.monotonic()
-    _log(f"preloaded {', '.join(preload())} in {time.monotonic() - started:.1f} s; serving {path}")
+    loaded = preload()
+    if _cuda_driver_loaded():
+        _log("the CUDA driver was loaded while preloading; a forked job could not use the GPU: not serving "
+             "(jobs run in their own processes)")
+        listener.close()
+        os.unlink(path)
+        return
+    _log(f"preloaded {', '.join(loaded)} in {time.monotonic() - started:.1f} s; serving {path}")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -165,7 +173,7 @@ def serve(path: str, idle_timeout: float = 3600.0, parent: int | None = None) ->
 
 def preload() -> list[str]:
     """Import PRELOAD (skipping what is not installed); the names imported. Runs no computation, so no thread
-    pool of torch or OpenMP exists yet when the worker forks."""
+    pool of torch or OpenMP exists yet when the worker forks, and asks CUDA nothing (see _cuda_driver_loaded)."""
     done = []
     for name in PRELOAD:
         try:
@@ -174,6 +182,15 @@ def preload() -> list[str]:
         except ImportError:
             pass
     return done
+
+
+def _cuda_driver_loaded() -> bool:
+    """True when libcuda is mapped into this process: CUDA does not survive a fork after it is initialised."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libcuda.so" in line for line in maps)
+    except OSError:
+        return False
 
 
 def _log(message: str) -> None:
@@ -269,6 +286,7 @@ def _run_job(request: dict, fds: list[int]) -> None:
         os.umask(request["umask"])
         os.environ.clear()
         os.environ.update(request["env"], ORCA_IN_WORKER="1")
+        tempfile.tempdir = None  # recomputed from this job's TMPDIR
         _apply_thread_env()
         sys.argv = ["orca", *request["argv"]]
         for name in [m for m in sys.modules if m == "orca" or m.startswith("orca.")]:

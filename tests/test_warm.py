@@ -111,3 +111,12 @@ def test_the_worker_exits_with_its_parent_and_removes_its_socket(tmp_path):
     parent.wait()
     assert worker.wait(timeout=30) == 0
     assert not socket_path.exists()
+
+
+def test_a_worker_that_loaded_the_cuda_driver_does_not_serve(tmp_path):
+    socket_path = tmp_path / "c.sock"
+    code = ("import orca.warm as w; w.preload = lambda: []; w._cuda_driver_loaded = lambda: True; "
+            f"w.serve({str(socket_path)!r})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "not serving" in proc.stderr
+    assert not socket_path.exists()
