@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .augment import make_augmenter
 from .backbones import load_body
 from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from .evaluation import score
@@ -93,6 +94,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
 
     x_train, y_train = torch.from_numpy(data.x_train), as_target(data.y_train, kind)
+    augment = make_augmenter(task.spec, seed, data.sample_shape[0])  # refine.augment; identity when unset
     n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
     num_batches = -(-n // bs)
     # t: the whole training state; checkpoints are snapshots of it
@@ -123,7 +125,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             optimizer.zero_grad(set_to_none=True)
             for b in range(t["next_batch"], num_batches):
                 idx = t["order"][b * bs: (b + 1) * bs]
-                loss = loss_fn(forward(x_train[idx].to(dev)), y_train[idx].to(dev))
+                loss = loss_fn(forward(augment(x_train[idx], epoch, b).to(dev)), y_train[idx].to(dev))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "

@@ -95,6 +95,7 @@ def load_task(path: str | Path, overrides: dict | None = None) -> Task:
         spec["align"]["lr"] = 10 * spec["refine"]["lr"]  # the paper: embedder lr = 10 x task lr
     _check_names(spec, path)
     _check_target_options(spec, path)
+    _check_augment(spec, path)
     return Task(spec["name"], path, spec)
 
 
@@ -139,6 +140,18 @@ def _check_target_options(spec: dict, path: Path) -> None:
         raise TaskError(f"{path}: data.normalize.targets is 'inputs' but data.normalize.inputs is not set")
 
 
+def _check_augment(spec: dict, path: Path) -> None:
+    """refine.augment (crop/flip) needs 2D inputs and a padding value it can encode (orca/augment.py)."""
+    if not spec["refine"].get("augment"):
+        return
+    from .augment import check_augment
+
+    try:
+        check_augment(spec)
+    except ValueError as err:
+        raise TaskError(f"{path}: invalid task file: {err}") from None
+
+
 def find_task_files(benchmark_dirs: list[str | Path]) -> dict[str, Path]:
     """Map task name -> file for every ``*.yaml`` under the given folders. Duplicate names are an error."""
     found: dict[str, Path] = {}
@@ -174,8 +187,8 @@ def stage_settings(task: Task, stage: str) -> dict:
 
     data:   the loader and its arguments, the validation fraction (+ data.normalize and output.ignore when set)
     align:  data + embedder + align sections
-    refine: data + embedder + loss + metric + output + refine sections (+ eval when set; align enters through
-            its output file)
+    refine: data + embedder + loss + metric + output + refine sections (+ eval when set, refine.augment when set;
+            align enters through its output file)
     Keys a task file does not set are left out, so adding a new option never changes other tasks' hashes.
     """
     s = task.spec
