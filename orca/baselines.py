@@ -50,6 +50,9 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     kind = task.spec["output"]["kind"]
     if kind not in ("classification", "regression"):
         raise ValueError(f"baseline {method!r} supports classification and regression tasks, not {kind!r}")
+    if task.spec["data"]["args"].get("lazy_inputs"):
+        raise ValueError(f"baseline {method!r} fits on all inputs in memory, but task {task.name!r} keeps them on "
+                         "disk (data.args.lazy_inputs); leave the baseline out of this task's table")
     start = time.time()
     check_writable(out_path)
     np.random.seed(seed)

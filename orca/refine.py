@@ -17,6 +17,7 @@ import torch
 from .augment import make_augmenter
 from .backbones import load_body
 from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
+from .data.lazy import is_lazy, read_rows
 from .evaluation import score
 from .losses import make_loss
 from .metrics import get_metric
@@ -35,7 +36,8 @@ def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
 def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int, device: torch.device,
             decode=None) -> np.ndarray:
     """Model outputs for all of ``x`` as float32 numpy, in batches; ``decode`` (tensor -> tensor) is applied
-    to each batch's outputs when given (de-normalised targets, ``data.normalize``)."""
+    to each batch's outputs when given (de-normalised targets, ``data.normalize``). ``x`` may be a LazyRows
+    (out-of-core inputs): each slice reads one batch of rows."""
     model.eval()
     forward = model if decode is None else (lambda xb: decode(model(xb)))
     out = [forward(torch.from_numpy(x[i: i + batch_size]).to(device)).float().cpu().numpy()
@@ -93,7 +95,9 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
 
-    x_train, y_train = torch.from_numpy(data.x_train), as_target(data.y_train, kind)
+    # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
+    x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
+    y_train = as_target(data.y_train, kind)
     augment = make_augmenter(task.spec, seed, data.sample_shape[0])  # refine.augment; identity when unset
     n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
     num_batches = -(-n // bs)
@@ -125,7 +129,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             optimizer.zero_grad(set_to_none=True)
             for b in range(t["next_batch"], num_batches):
                 idx = t["order"][b * bs: (b + 1) * bs]
-                loss = loss_fn(forward(augment(x_train[idx], epoch, b).to(dev)), y_train[idx].to(dev))
+                loss = loss_fn(forward(augment(_batch(x_train, idx), epoch, b).to(dev)), y_train[idx].to(dev))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
@@ -183,6 +187,11 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     atomic_write_json(out_path, record)
     ckpt.remove()
     return record
+
+
+def _batch(x_train, idx: torch.Tensor) -> torch.Tensor:
+    """Training rows ``idx`` as a tensor: indexed in memory, or read from disk for a LazyRows."""
+    return torch.from_numpy(read_rows(x_train, idx)) if is_lazy(x_train) else x_train[idx]
 
 
 def _file_digest(path: str | Path | None) -> str:

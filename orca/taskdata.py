@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_task_data
+from .data.lazy import is_lazy
 from .evaluation import ignore_mask
 from .normalize import Normalizer, fit_normalizer
 from .splits import train_val_indices
@@ -41,10 +42,14 @@ class SplitData:
         return tuple(self.x_train.shape[1:])
 
     def checksum(self) -> str:
-        """sha256 of every array of the split (shapes, dtypes and bytes): what exactly a run saw."""
+        """sha256 of every array of the split (shapes, dtypes and bytes): what exactly a run saw.
+        Out-of-core inputs are hashed block by block, to the same digest as the loaded arrays."""
         h = hashlib.sha256()
         groups = [g for g in (self.groups_val, self.groups_test) if g is not None]
         for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test, *groups):
+            if is_lazy(a):
+                a.update_hash(h)
+                continue
             a = np.ascontiguousarray(a)
             h.update(f"{a.dtype}{a.shape}".encode())
             h.update(a.tobytes())
@@ -75,7 +80,7 @@ def check_arrays(task: Task, x: np.ndarray, y: np.ndarray, part: str) -> None:
         raise DataError(f"{where}: {len(x)} inputs but {len(y)} labels")
     if len(x) == 0:
         raise DataError(f"{where}: no samples")
-    if not np.isfinite(x).all():
+    if not (x.all_finite() if is_lazy(x) else np.isfinite(x).all()):  # lazy: read block by block
         raise DataError(f"{where}: inputs contain NaN or infinite values; clean the data or fix the loader")
     ignore = task.spec["output"].get("ignore") or {}
     if np.issubdtype(y.dtype, np.floating):
@@ -104,9 +109,12 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
         if missing:
             raise DataError(f"task {task.name!r}: classes {missing} have no training samples; "
                             "check the labels or num_outputs")
-    f32 = np.float32
-    split = SplitData(data.x_train[tr].astype(f32), data.y_train[tr], data.x_train[va].astype(f32),
-                      data.y_train[va], data.x_test.astype(f32), data.y_test, dict(data.info))
+    if is_lazy(data.x_train):  # out-of-core inputs (data.args.lazy_inputs): views of rows, already float32
+        x_tr, x_va, x_te = data.x_train.rows(tr), data.x_train.rows(va), data.x_test
+    else:
+        f32 = np.float32
+        x_tr, x_va, x_te = data.x_train[tr].astype(f32), data.x_train[va].astype(f32), data.x_test.astype(f32)
+    split = SplitData(x_tr, data.y_train[tr], x_va, data.y_train[va], x_te, data.y_test, dict(data.info))
     split = _with_groups(task, split, data.extras, va)
     return _normalized(task, split)
 
@@ -138,6 +146,10 @@ def _normalized(task: Task, split: SplitData) -> SplitData:
         return split
     where = f"task {task.name!r} ({task.path}): data.normalize"
     x_norm = None
+    if spec.get("inputs") and is_lazy(split.x_train):
+        raise DataError(f"{where}.inputs: fitting input statistics needs the inputs in memory, but this task "
+                        "reads them out of core (data.args.lazy_inputs: true); store normalised inputs instead "
+                        "or drop one of the two settings")
     if spec.get("inputs"):
         x_norm = _fit(spec["inputs"], split.x_train, None, f"{where}.inputs")
         split = replace(split, x_train=x_norm.encode(split.x_train), x_val=x_norm.encode(split.x_val),

@@ -138,6 +138,9 @@ def _check_target_options(spec: dict, path: Path) -> None:
                         f"output.kind {spec['output']['kind']!r}; remove it")
     if norm.get("targets") == "inputs" and not norm.get("inputs"):
         raise TaskError(f"{path}: data.normalize.targets is 'inputs' but data.normalize.inputs is not set")
+    if norm.get("inputs") and (spec["data"]["args"] or {}).get("lazy_inputs"):
+        raise TaskError(f"{path}: data.normalize.inputs fits statistics on the inputs in memory, but "
+                        "data.args.lazy_inputs keeps them on disk; store normalised inputs or drop one of the two")
 
 
 def _check_augment(spec: dict, path: Path) -> None:

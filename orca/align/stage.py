@@ -16,6 +16,7 @@ import torch
 
 from ..backbones import EmbeddingInit, load_body
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
+from ..data.lazy import is_lazy
 from ..embedders import build_embedder
 from ..evaluation import fill_ignored
 from ..optim import make_optimizer
@@ -71,7 +72,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
 
     optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["step_size"], gamma=cfg["gamma"])
-    x_train = torch.from_numpy(data.x_train)
+    x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
     history, first_epoch = [], 0
     ckpt = Checkpointer(checkpoint_dir,
                         f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}")
@@ -122,7 +123,8 @@ def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, g
         if len(idx) > cfg["maxsamples"]:
             pick = torch.randperm(len(idx), generator=gen)[: cfg["maxsamples"]].numpy()
             idx = idx[np.sort(pick)]
-        tokens, _ = embedder(x_train[idx].to(dev))
+        xb = torch.from_numpy(x_train[idx]) if is_lazy(x_train) else x_train[idx]
+        tokens, _ = embedder(xb.to(dev))
         feats = tokens.mean(dim=1)
         target_y = torch.full((len(idx),), int(classes[ci]), dtype=torch.long, device=dev)
         loss = float(weights[ci]) * distance(feats, target_y)

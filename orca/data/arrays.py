@@ -30,6 +30,9 @@ Args::
     download: [{name, urls, md5}]  # manifest entries for fetch (as data.files in the task file)
     extras: {clip_ids_test: {file: a.h5, key: clip_ids_test}}  # per-sample side arrays <name>_train/_val/_test
                                  # (same specs; _val joins _train; carried as TaskData.extras)
+    lazy_inputs: false           # true: x_train / x_test stay on disk (HDF5 datasets, read a batch of rows
+                                 # at a time, orca.data.lazy.LazyRows); y stays in memory. Needs plain
+                                 # {file, key} x specs of .h5 files, no x transforms and no x_val
 
 An array spec is either a file name (key-less formats) or a mapping with ``file`` and optionally
 ``key``, ``slice`` (numpy basic indexing written as a string: integers, ``:``, ``...``),
@@ -51,12 +54,13 @@ import numpy as np
 
 from .core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
 from .fetching import ensure_files
+from .lazy import LazyRows, is_lazy
 
 FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 DEFAULT_ARGS = {
     "root": ".", "x_train": None, "y_train": None, "x_val": None, "y_val": None, "x_test": None, "y_test": None,
     "x": None, "y": None, "allow_pickle": False, "test_fraction": 0.1, "test_split": "random",
-    "split_seed": 0, "download": None, "info": None, "extras": None,
+    "split_seed": 0, "download": None, "info": None, "extras": None, "lazy_inputs": False,
 }
 X_OPTS = {"add_channel_axis": False, "scale": None, "append_grid": False, "dtype": "float32"}
 Y_OPTS = {"offset": 0, "dtype": None, "add_channel_axis": False, "scale": None}
@@ -81,7 +85,28 @@ def _args(args: dict) -> dict:
     check_args("arrays (x)", a["x"] or {}, X_OPTS)
     check_args("arrays (y)", a["y"] or {}, Y_OPTS)
     _extra_specs(a)  # validates args.extras
+    if a["lazy_inputs"]:
+        _check_lazy(a)
     return a
+
+
+def _check_lazy(a: dict) -> None:
+    """lazy_inputs: the x arrays must be whole HDF5 datasets used as stored (float, (N, C, ...))."""
+    if a["lazy_inputs"] is not True:
+        raise ValueError(f"loader 'arrays': lazy_inputs must be true or false, got {a['lazy_inputs']!r}")
+    if a["x_val"] is not None:
+        raise ValueError("loader 'arrays': lazy_inputs does not support x_val (it would be concatenated in memory)")
+    if any(v not in (None, X_OPTS[k]) for k, v in (a["x"] or {}).items()):
+        raise ValueError(f"loader 'arrays': lazy_inputs reads x as stored; drop args.x {a['x']} (store the "
+                         "inputs transformed instead)")
+    for f in ("x_train", "x_test"):
+        if a[f] is None:
+            continue
+        spec = _spec(a[f], f)
+        fmt = spec.get("format") or detect_format(spec["file"])
+        if "::" in spec["file"] or fmt != "hdf5" or not spec.get("key") or set(spec) - {"file", "key", "format"}:
+            raise ValueError(f"loader 'arrays': lazy_inputs needs args.{f} as {{file: <name>.h5, key: <dataset>}} "
+                             f"(an HDF5 dataset read as stored, no slice/reshape/transpose); got {a[f]!r}")
 
 
 def _spec(value, field: str) -> dict:
@@ -337,7 +362,20 @@ def _split_indices(n: int, a: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def _split(x, y, a: dict, seed: int):
     tr, te = _split_indices(len(x), a)
+    if is_lazy(x):
+        return x.rows(tr), y[tr], x.rows(te), y[te]
     return x[tr], y[tr], x[te], y[te]
+
+
+def _lazy_x(spec: dict, root: Path) -> LazyRows:
+    """An x spec ``{file: a.h5, key: ds}`` -> LazyRows over the whole dataset (nothing read yet)."""
+    path = root / spec["file"]
+    if not path.is_file():
+        raise DataUnavailableError(f"arrays loader: {path} not found; run `orca fetch` for this task first")
+    try:
+        return LazyRows(path, spec["key"])
+    except (OSError, KeyError, ValueError) as e:
+        raise DataFormatError(f"arrays loader (lazy_inputs): cannot use {path}[{spec['key']}]: {e}") from e
 
 
 def _read_extras(a: dict, root: Path, n_train: int) -> dict[str, np.ndarray]:
@@ -369,12 +407,33 @@ def fetch_arrays(args: dict, data_dir: Path) -> None:
 
 
 def _fingerprint(args: dict, data_dir: Path) -> list:
-    root = _root(_args(args), data_dir)
+    a = _args(args)
+    root = _root(a, data_dir)
     out = []
     for name in file_names(args):
         p = root / name
         out.append([name, os.stat(p).st_size, os.stat(p).st_mtime_ns] if p.is_file() else [name])
+    if a["lazy_inputs"]:  # the HDF5 file is the cache of the inputs: key on where it is and what it holds
+        for f in ("x_train", "x_test"):
+            if a[f] is not None:
+                name = _spec(a[f], f)["file"]
+                out.append(["lazy", f, str((root / name).resolve()), _recorded_sha256(root, name)])
     return out
+
+
+def _recorded_sha256(root: Path, name: str) -> str | None:
+    """sha256 of ``name`` as recorded by a prepare step (``<root>/*.prepare.json``), or None."""
+    import json
+
+    for prov in sorted(Path(root).glob("*.prepare.json")):
+        try:
+            outputs = json.loads(prov.read_text()).get("outputs") or []
+        except (OSError, ValueError):
+            continue
+        for o in outputs:
+            if isinstance(o, dict) and o.get("name") == name and o.get("sha256"):
+                return str(o["sha256"])
+    return None
 
 
 @register_loader("arrays", fetch=fetch_arrays, fingerprint=_fingerprint)
@@ -383,17 +442,20 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
     a = _args(args)
     root = _root(a, data_dir)
     specs = _specs(a)
-    arr = {f: read_array(s, root, bool(a["allow_pickle"])) for f, s in specs.items()}
+    lazy = {"x_train", "x_test"} & set(specs) if a["lazy_inputs"] else set()
+    arr = {f: _lazy_x(s, root) if f in lazy else read_array(s, root, bool(a["allow_pickle"]))
+           for f, s in specs.items()}
     for xf, yf in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
         if xf in arr and len(arr[xf]) != len(arr[yf]):
             raise DataFormatError(f"arrays loader: {xf} has {len(arr[xf])} samples but {yf} {len(arr[yf])}")
-    xtr, ytr = _fix_x(arr["x_train"], a["x"]), _fix_y(arr["y_train"], a["y"])
+    fix_x = (lambda x, _opts: x) if lazy else _fix_x  # lazy inputs are used as stored (checked in _args)
+    xtr, ytr = fix_x(arr["x_train"], a["x"]), _fix_y(arr["y_train"], a["y"])
     extras = _read_extras(a, root, len(xtr) + (len(arr["x_val"]) if "x_val" in arr else 0)) if a["extras"] else {}
     if "x_val" in arr:
         xtr = np.concatenate([xtr, _fix_x(arr["x_val"], a["x"])])
         ytr = np.concatenate([ytr, _fix_y(arr["y_val"], a["y"])])
     if "x_test" in arr:
-        xte, yte = _fix_x(arr["x_test"], a["x"]), _fix_y(arr["y_test"], a["y"])
+        xte, yte = fix_x(arr["x_test"], a["x"]), _fix_y(arr["y_test"], a["y"])
     else:
         xtr, ytr, xte, yte = _split(xtr, ytr, a, seed)
     if xtr.shape[1:] != xte.shape[1:]:

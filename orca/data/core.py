@@ -18,11 +18,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .lazy import LazyRows, is_lazy
 # Bump when any loader's output changes, so old prepared files are not reused.
 PREPARED_FORMAT_VERSION = 1
 
 _ARRAY_FIELDS = ("x_train", "y_train", "x_test", "y_test")
 _EXTRA_PREFIX = "extra__"  # prepared-file key prefix of TaskData.extras
+_LAZY_PREFIX = "lazy__"  # prepared-file keys of out-of-core inputs: lazy__<field> (JSON path + key), lazy__<field>__rows
 
 
 class DataUnavailableError(RuntimeError):
@@ -130,7 +132,11 @@ def prepared_path(loader: str, args: dict, seed: int, data_dir: Path) -> Path:
 def save_prepared(data: TaskData, path: Path) -> None:
     """Write ``data`` to ``path`` (.npz, no pickles) atomically via tmp file + os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(getattr(data, k)) for k in _ARRAY_FIELDS}
+    arrays = {k: np.asarray(getattr(data, k)) for k in _ARRAY_FIELDS if not is_lazy(getattr(data, k))}
+    for k in (k for k in _ARRAY_FIELDS if is_lazy(getattr(data, k))):  # the HDF5 file holds them: store where
+        x = getattr(data, k)
+        arrays[_LAZY_PREFIX + k] = np.array(json.dumps({"path": x.path, "key": x.key}))
+        arrays[_LAZY_PREFIX + k + "__rows"] = x.indices
     arrays["info_json"] = np.array(json.dumps(data.info, sort_keys=True))
     arrays.update({_EXTRA_PREFIX + k: np.asarray(v) for k, v in data.extras.items()})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -148,12 +154,18 @@ def read_prepared(path: Path) -> TaskData:
     """Read a file written by :func:`save_prepared`; unreadable -> DataFormatError."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in _ARRAY_FIELDS}
+            arrays = {k: _lazy_field(z, k) if _LAZY_PREFIX + k in z.files else z[k] for k in _ARRAY_FIELDS}
             info = json.loads(str(z["info_json"]))
             extras = {k[len(_EXTRA_PREFIX):]: z[k] for k in z.files if k.startswith(_EXTRA_PREFIX)}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as e:
         raise DataFormatError(f"prepared cache file {path} is unreadable: {e}") from e
     return TaskData(info=info, extras=extras, **arrays)
+
+
+def _lazy_field(z, k: str) -> LazyRows:
+    """An out-of-core input recorded by :func:`save_prepared`: rows of an HDF5 dataset."""
+    where = json.loads(str(z[_LAZY_PREFIX + k]))
+    return LazyRows(where["path"], where["key"], z[_LAZY_PREFIX + k + "__rows"])
 
 
 def fetch(loader: str, args: dict, data_dir: Path) -> None:
@@ -173,7 +185,8 @@ def load_task_data(loader: str, args: dict, seed: int, data_dir: Path) -> TaskDa
 
     A cache miss runs ``fetch`` then the loader and stores the result at
     ``data_dir/prepared/{loader}-{hash}-seed{seed}.npz``. A corrupt cache file
-    is rebuilt.
+    is rebuilt. Out-of-core inputs (:class:`LazyRows`) are not copied: the cache
+    records their HDF5 file, dataset and row indices.
     """
     _require_loader(loader)
     data_dir = Path(data_dir)
