@@ -17,6 +17,7 @@ import torch
 from .augment import make_augmenter
 from .backbones import load_body
 from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
+from .data.fetching import file_digest
 from .data.lazy import is_lazy, read_rows
 from .evaluation import score
 from .losses import make_loss
@@ -196,8 +197,4 @@ def _batch(x_train, idx: torch.Tensor) -> torch.Tensor:
 
 def _file_digest(path: str | Path | None) -> str:
     """Short content hash of the aligned embedder, so a re-aligned embedder never resumes an old refine."""
-    if path is None:
-        return "none"
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+    return "none" if path is None else file_digest(Path(path))[:8]

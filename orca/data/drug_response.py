@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime import atomic_output
 from .core import DataFormatError
-from .prepare import REQUIRED, atomic_output, register_preparer
+from .prepare import REQUIRED, register_preparer
 
 DEFAULTS = {
     "pairs": REQUIRED, "out_prefix": REQUIRED,

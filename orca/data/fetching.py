@@ -37,7 +37,8 @@ def manifest_entries(download) -> dict[str, dict]:
     return out
 
 
-def _digest(path: Path, algo: str) -> str:
+def file_digest(path: Path, algo: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.new(algo)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -69,7 +70,7 @@ def verify(path: Path, entry: dict) -> None:
     if stamp.is_file() and stamp.read_text().strip() == sig:
         return
     algo, want = kh.split(":", 1)
-    got = _digest(path, algo)
+    got = file_digest(path, algo)
     if got != want:
         raise DataFormatError(f"{path}: {algo} {got} does not match the manifest's {want}; "
                               "delete the file and fetch again, or fix the manifest entry")

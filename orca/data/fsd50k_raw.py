@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime import atomic_output
 from .core import DataFormatError
-from .prepare import REQUIRED, atomic_output, register_preparer
+from .prepare import REQUIRED, register_preparer
 
 FSD_DEFAULTS = {
     "archive": REQUIRED, "out": "fsd50k_features.h5",

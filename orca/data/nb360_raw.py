@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime import atomic_output
 from .core import DataFormatError
-from .prepare import REQUIRED, atomic_output, register_preparer, save_npz
+from .prepare import REQUIRED, register_preparer, save_npz
 
 
 def _require_pickle(args: dict, what: str) -> None:

@@ -28,6 +28,7 @@ from .core import (
     check_args,
     register_loader,
 )
+from .fetching import file_digest
 
 DEFAULT_ARGS = {"dataset_id": None, "test_size": 0.1, "offline_copy": None}
 
@@ -365,7 +366,7 @@ def _check_md5(did_dir: Path, expected: str | None) -> None:
     path = did_dir / ARFF_FILE
     if not expected or not path.is_file():
         return
-    got = hashlib.md5(path.read_bytes()).hexdigest()
+    got = file_digest(path, "md5")
     if got != expected:
         raise DataFormatError(
             f"{path} has md5 {got}, but its OpenML description says {expected}: the file is "

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .fetching import ensure_files, manifest_entries
+from ..runtime import atomic_output, atomic_write_json
+from .fetching import ensure_files, file_digest, manifest_entries
 
 PREPARE_FORMAT_VERSION = 1
 
@@ -106,36 +104,13 @@ def check_prepare(prepare: dict) -> None:
     resolve_args(prepare)
 
 
-# ----------------------------------------------------------------------------- checksums, atomic writes
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
+# ----------------------------------------------------------------------------- checksums, writing
 def sha256_array(a: np.ndarray) -> str:
     """sha256 of dtype, shape and bytes: the same for equal arrays whatever file holds them."""
     a = np.ascontiguousarray(a)
     h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
     h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
     return h.hexdigest()
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` (no half-written files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -237,12 +212,11 @@ def run_prepare(task: str, prepare: dict, data_dir: Path, data_args: dict | None
     prov = {
         "version": PREPARE_FORMAT_VERSION, "task": task, "step": step, "args": args,
         "root": str(root), "seconds": round(time.time() - t0, 3),
-        "inputs": [{"name": n, **_stat(root / n), "sha256": sha256_file(root / n)} for n in raw_names],
-        "outputs": [{"name": n, **_stat(root / n), "sha256": sha256_file(root / n),
+        "inputs": [{"name": n, **_stat(root / n), "sha256": file_digest(root / n)} for n in raw_names],
+        "outputs": [{"name": n, **_stat(root / n), "sha256": file_digest(root / n),
                      "arrays": array_digests(root / n)} for n in outputs],
     }
-    with atomic_output(prov_path) as tmp:
-        tmp.write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+    atomic_write_json(prov_path, prov)
     log(f"prepare {task}: wrote {', '.join(outputs)} and {prov_path.name} ({prov['seconds']:.1f} s)")
     return prov
 
@@ -255,6 +229,5 @@ def prepare_task(task, data_dir: Path, done: Path | None = None, force: bool = F
         raise ValueError(f"{task.path}: task {task.name!r} has no prepare: section; nothing to prepare")
     prov = run_prepare(task.name, prepare, Path(data_dir), task.spec["data"]["args"], force=force)
     if done is not None:
-        Path(done).parent.mkdir(parents=True, exist_ok=True)
-        Path(done).write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+        atomic_write_json(done, prov)
     return prov

@@ -1,4 +1,5 @@
 """Drug response preparation (``drugcell`` step) and the prepare machinery, on DrugCell-layout fixtures."""
+import hashlib
 import json
 
 import numpy as np
@@ -12,7 +13,6 @@ from orca.data.prepare import (
     resolve_args,
     run_prepare,
     sha256_array,
-    sha256_file,
 )
 from orca.cli import main as orca_main
 from orca.tasks import TaskError, load_task
@@ -93,11 +93,11 @@ def test_run_prepare_records_provenance_and_skips_when_up_to_date(tmp_path):
     prov = run_prepare("drug-gdsc", _prepare(), tmp_path, {"root": "drug"}, log=lambda m: None)
     rec = json.loads((root / "drug-gdsc.prepare.json").read_text())
     assert rec == json.loads(json.dumps(prov)) and rec["step"] == "drugcell"
-    assert {e["name"]: e["sha256"] for e in rec["inputs"]}["gdsc_pairs.txt"] == sha256_file(root / "gdsc_pairs.txt")
+    assert {e["name"]: e["sha256"] for e in rec["inputs"]}["gdsc_pairs.txt"] == hashlib.sha256((root / "gdsc_pairs.txt").read_bytes()).hexdigest()
     out = {e["name"]: e for e in rec["outputs"]}
     feat = np.load(root / "drug_sep/gdsc_train_feat.npy")
     assert out["drug_sep/gdsc_train_feat.npy"]["arrays"][""]["sha256"] == sha256_array(feat)
-    assert out["drug_sep/gdsc_train_feat.npy"]["sha256"] == sha256_file(root / "drug_sep/gdsc_train_feat.npy")
+    assert out["drug_sep/gdsc_train_feat.npy"]["sha256"] == hashlib.sha256((root / "drug_sep/gdsc_train_feat.npy").read_bytes()).hexdigest()
     mtime = (root / "drug_sep/gdsc_train_feat.npy").stat().st_mtime_ns
     msgs = []
     run_prepare("drug-gdsc", _prepare(), tmp_path, {"root": "drug"}, log=msgs.append)
