@@ -27,15 +27,15 @@ __all__ = ["check_augment", "make_augmenter", "batch_generator", "random_crop", 
 _STREAM = 0x0A06  # keeps these draws apart from other seeded streams
 
 
-def check_augment(spec: dict) -> None:
-    """Raise ValueError naming the field when a task's ``refine.augment`` cannot be applied to its data."""
-    aug = (spec.get("refine") or {}).get("augment") or {}
-    modality = spec["input"]["modality"]
+def check_augment(aug: dict | None, modality: str, normalize_inputs=None) -> None:
+    """Raise ValueError naming the field when a task's ``refine.augment`` (``aug``) cannot be applied to its
+    data: ``modality`` is input.modality, ``normalize_inputs`` is data.normalize.inputs (None: unset)."""
+    aug = aug or {}
     for key in aug:
         if modality != "2d":
             raise ValueError(f"refine.augment.{key} needs 2D inputs (N, C, H, W), but input.modality is "
                              f"{modality!r}; remove refine.augment.{key}")
-    norm = ((spec.get("data") or {}).get("normalize") or {}).get("inputs")
+    norm = normalize_inputs
     if "random_crop" in aug and norm and not (isinstance(norm, dict) and "mean" in norm):
         raise ValueError("refine.augment.random_crop pads with 'fill' in raw input units, which can only be "
                          "encoded with fixed data.normalize.inputs {mean, std} (or none); got fitted statistics "
@@ -78,20 +78,21 @@ def pad_value(fill: float, normalize_inputs, num_channels: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(raw).reshape(num_channels))
 
 
-def make_augmenter(spec: dict, seed: int, num_channels: int) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
-    """``augment(x, epoch, batch) -> x'`` for a task spec's ``refine.augment`` (identity when unset).
+def make_augmenter(aug: dict | None, seed: int, num_channels: int, modality: str = "2d",
+                   normalize_inputs=None) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
+    """``augment(x, epoch, batch) -> x'`` for a task's ``refine.augment`` (``aug``; identity when unset).
 
-    x: one training batch (N, C, H, W) (inputs as refine sees them, i.e. after data.normalize).
+    x: one training batch (N, C, H, W) (inputs as refine sees them, i.e. after data.normalize, which is
+    ``normalize_inputs``: data.normalize.inputs).
     """
-    aug = spec["refine"].get("augment") or {}
+    aug = aug or {}
     if not aug:
         return lambda x, epoch, batch: x
-    check_augment(spec)
+    check_augment(aug, modality, normalize_inputs)
     crop = aug.get("random_crop")
     fill = None
     if crop:
-        norm = (spec["data"].get("normalize") or {}).get("inputs")
-        fill = pad_value(float(crop.get("fill", 0.0)), norm, num_channels)
+        fill = pad_value(float(crop.get("fill", 0.0)), normalize_inputs, num_channels)
 
     def augment(x: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
         gen = batch_generator(seed, epoch, batch)

@@ -8,7 +8,9 @@
   orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
-  orca worker   --socket PATH              keep torch & co. imported; jobs run with ORCA_WORKER=PATH fork from it
+
+The warm worker (`python -m orca.warm --socket PATH`, orca/warm.py) keeps torch & co. imported; jobs run with
+ORCA_WORKER=PATH fork from it (orca/warm_client.py hands them over).
 
 A task is a name found under --benchmarks (repeatable) or a path to its YAML file.
 Exit status: 0 on success, 2 for bad input (the message says what to fix), 1 for anything else.
@@ -107,10 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
                         '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
     p.add_argument("runs", nargs="+", help="result JSON files")
 
-    p = sub.add_parser("worker", help="serve jobs from a process with the heavy imports done (Linux)")
-    p.add_argument("--socket", required=True, help="Unix socket to listen on; clients find it in $ORCA_WORKER")
-    p.add_argument("--idle-timeout", type=float, default=3600.0, help="exit after this many seconds without a job")
-    p.add_argument("--parent", type=int, default=None, help="exit when this process id is gone")
     return parser
 
 
@@ -122,7 +120,7 @@ def _task(args):
 
 
 def _claim_gpu() -> None:
-    """With ORCA_GPUS=0,1,... take a free GPU for this job (held until exit) before CUDA starts (docs/gpus.md)."""
+    """With ORCA_GPUS=0,1,... take a free GPU for this job (held until exit) before CUDA starts (orca/gpus.py)."""
     from .gpus import visible_devices_for_job
 
     gpu = visible_devices_for_job()
@@ -135,7 +133,7 @@ def _checkpoints(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .warm import forward_to_worker
+    from .warm_client import forward_to_worker
 
     argv = sys.argv[1:] if argv is None else argv
     forwarded = forward_to_worker(argv)
@@ -166,7 +164,7 @@ def _dispatch(args) -> int:
         dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
         for name, path in find_task_files(dirs).items():
             t = load_task(path)
-            print(f"{name:24s} {t.spec['suite']:12s} {t.spec['metric']:22s} {t.title}  [{path}]")
+            print(f"{name:24s} {t.suite:12s} {t.metric:22s} {t.title}  [{path}]")
         return 0
     if args.command == "prepare":
         from .data.preparation.prepare import prepare_task
@@ -178,9 +176,9 @@ def _dispatch(args) -> int:
         from .data.preparation.prepare import prepare_task
 
         task = _task(args)
-        if task.spec.get("prepare"):  # up to date: returns at once
+        if task.prepare:  # up to date: returns at once
             prepare_task(task, Path(args.data_dir))
-        fetch(task.spec["data"]["loader"], task.spec["data"]["args"], Path(args.data_dir))
+        fetch(task.data.loader, task.data.args, Path(args.data_dir))
         if args.done:
             Path(args.done).parent.mkdir(parents=True, exist_ok=True)
             Path(args.done).write_text(f"{task.name}\n")
@@ -225,13 +223,6 @@ def _dispatch(args) -> int:
                                score=args.score, summary=json.loads(args.summary))
         for path in (written.values() if isinstance(written, dict) else written):
             print(f"wrote {path}")
-        return 0
-    if args.command == "worker":
-        from .warm import available, serve
-
-        if not available():
-            raise RuntimeError("the warm worker needs Linux (forking after importing torch is unsafe elsewhere)")
-        serve(args.socket, idle_timeout=args.idle_timeout, parent=args.parent)
         return 0
     raise AssertionError(args.command)
 

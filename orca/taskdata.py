@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_task_data
+from .data.core import as_float32
 from .data.loaders.lazy import is_lazy
 from .evaluation import ignore_mask
 from .normalize import Normalizer, fit_normalizer
@@ -58,31 +59,32 @@ class SplitData:
 
 def num_outputs(task: Task, y_train: np.ndarray, info: dict) -> int:
     """Classes (classification) or output channels, from the task file or else from the data."""
-    given = task.spec["output"].get("num_outputs") or info.get("num_classes")
+    given = task.output.num_outputs or info.get("num_classes")
     if given:
         return int(given)
-    if task.spec["output"]["kind"] == "classification":
+    if task.output.kind == "classification":
         return int(y_train.max()) + 1
     return int(y_train.shape[1]) if y_train.ndim > 1 else 1
 
 
 def check_arrays(task: Task, x: np.ndarray, y: np.ndarray, part: str) -> None:
     where = f"task {task.name!r} ({task.path}), {part} split"
-    expected_dims = 3 if task.spec["input"]["modality"] == "1d" else 4
+    expected_dims = 3 if task.input.modality == "1d" else 4
     if x.ndim != expected_dims:
         raise DataError(f"{where}: inputs have shape {x.shape}, expected {expected_dims - 1} dims per sample "
-                        f"for modality {task.spec['input']['modality']}; fix input.modality or the loader")
-    shape = task.spec["input"].get("shape")
+                        f"for modality {task.input.modality}; fix input.modality or the loader")
+    shape = task.input.shape
     if shape and tuple(shape) != tuple(x.shape[1:]):
         raise DataError(f"{where}: samples have shape {tuple(x.shape[1:])} but the task file says input.shape "
                         f"{tuple(shape)}; correct input.shape")
     if len(x) != len(y):
         raise DataError(f"{where}: {len(x)} inputs but {len(y)} labels")
     if len(x) == 0:
-        raise DataError(f"{where}: no samples")
+        raise DataError(f"{where}: no samples; check the data file and the loader's split arguments "
+                        "(data.args: test_size, slice, ...)")
     if not (x.all_finite() if is_lazy(x) else np.isfinite(x).all()):  # lazy: read block by block
         raise DataError(f"{where}: inputs contain NaN or infinite values; clean the data or fix the loader")
-    ignore = task.spec["output"].get("ignore") or {}
+    ignore = task.output.ignore or {}
     if np.issubdtype(y.dtype, np.floating):
         bad = ~np.isfinite(y)
         if ignore.get("nan"):
@@ -95,16 +97,31 @@ def check_arrays(task: Task, x: np.ndarray, y: np.ndarray, part: str) -> None:
         raise DataError(f"{where}: every target entry is ignored (output.ignore {ignore}); nothing to learn or score")
 
 
+def check_labels(task: Task, y: np.ndarray, k: int, part: str, info: dict) -> None:
+    """Classification labels are whole numbers in [0, k); the message names the values, the data and the fix."""
+    where = f"task {task.name!r} ({task.path}), data {info.get('source', task.data.loader)}, {part} split"
+    if y.ndim != 1 or (y.dtype.kind == "f" and not np.array_equal(y, np.round(y))):
+        raise DataError(f"{where}: classification labels must be one class id per sample, got {y.dtype} "
+                        f"targets of shape {y.shape}; store integer ids 0..K-1 or set output.kind")
+    bad = np.unique(y[(y < 0) | (y >= k)])
+    if bad.size:
+        origin = "output.num_outputs" if task.output.num_outputs else "the number of classes the data declare"
+        raise DataError(f"{where}: labels {bad[:10].tolist()} lie outside [0, {k}) ({origin} is {k}); class ids "
+                        f"must be 0..{k - 1}: renumber the labels in the data or correct output.num_outputs")
+
+
 def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
     """Load the task's data for ``seed`` and carve a seeded validation split from the training part."""
-    data = load_task_data(task.spec["data"]["loader"], task.spec["data"]["args"], seed, Path(data_dir))
+    data = load_task_data(task.data.loader, task.data.args, seed, Path(data_dir))
     check_arrays(task, data.x_train, data.y_train, "train")
     check_arrays(task, data.x_test, data.y_test, "test")
-    classification = task.spec["output"]["kind"] == "classification"
-    tr, va = train_val_indices(data.y_train, task.spec["data"]["val_fraction"], seed, stratify=classification,
+    classification = task.output.kind == "classification"
+    tr, va = train_val_indices(data.y_train, task.data.val_fraction, seed, stratify=classification,
                                groups=_train_groups(task, data.extras))
     if classification:
         k = num_outputs(task, data.y_train, data.info)
+        check_labels(task, data.y_train, k, "train", data.info)
+        check_labels(task, data.y_test, k, "test", data.info)
         missing = sorted(set(range(k)) - set(np.unique(data.y_train[tr]).tolist()))
         if missing:
             raise DataError(f"task {task.name!r}: classes {missing} have no training samples; "
@@ -112,8 +129,9 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
     if is_lazy(data.x_train):  # out-of-core inputs (data.args.lazy_inputs): views of rows, already float32
         x_tr, x_va, x_te = data.x_train.rows(tr), data.x_train.rows(va), data.x_test
     else:
-        f32 = np.float32
-        x_tr, x_va, x_te = data.x_train[tr].astype(f32), data.x_train[va].astype(f32), data.x_test.astype(f32)
+        where = f"task {task.name!r} ({task.path}), data {data.info.get('source', task.data.loader)}"
+        x_train, x_te = as_float32(data.x_train, f"{where}, train split"), as_float32(data.x_test, f"{where}, test split")
+        x_tr, x_va = x_train[tr], x_train[va]
     split = SplitData(x_tr, data.y_train[tr], x_va, data.y_train[va], x_te, data.y_test, dict(data.info))
     split = _with_groups(task, split, data.extras, va)
     return _normalized(task, split)
@@ -121,13 +139,13 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
 
 def _train_groups(task: Task, extras: dict) -> np.ndarray | None:
     """The training part's ``eval.group_by`` ids (whole groups go to validation), or None."""
-    name = (task.spec.get("eval") or {}).get("group_by")
+    name = task.eval.group_by
     return extras.get(f"{name}_train") if name else None
 
 
 def _with_groups(task: Task, split: SplitData, extras: dict, va: np.ndarray) -> SplitData:
     """Attach the ``eval.group_by`` ids: test ids required, validation ids when the training part has them."""
-    name = (task.spec.get("eval") or {}).get("group_by")
+    name = task.eval.group_by
     if not name:
         return split
     if f"{name}_test" not in extras:
@@ -141,7 +159,7 @@ def _with_groups(task: Task, split: SplitData, extras: dict, va: np.ndarray) -> 
 
 def _normalized(task: Task, split: SplitData) -> SplitData:
     """Apply ``data.normalize``: statistics from the training part only, applied to train/val/test."""
-    spec = task.spec["data"].get("normalize")
+    spec = task.data.normalize
     if not spec:
         return split
     where = f"task {task.name!r} ({task.path}): data.normalize"
@@ -156,7 +174,7 @@ def _normalized(task: Task, split: SplitData) -> SplitData:
                         x_test=x_norm.encode(split.x_test))
     if not spec.get("targets"):
         return split
-    ignore = task.spec["output"].get("ignore")
+    ignore = task.output.ignore
     if spec["targets"] == "inputs":
         if x_norm is None or split.y_train.shape[1:] != split.x_train.shape[1:]:
             raise DataError(f"{where}.targets is 'inputs': needs data.normalize.inputs and targets shaped like "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,17 +38,173 @@ class TaskError(ValueError):
 
 
 @dataclass(frozen=True)
-class Task:
-    name: str
-    path: Path
-    spec: dict = field(repr=False)  # validated, defaults filled
+class InputSpec:
+    """input: ``modality`` "1d" (C, L) or "2d" (C, H, W); ``shape`` per sample, checked against the data."""
+    modality: str
+    shape: tuple[int, ...] | None = None
 
-    def __getitem__(self, key):
-        return self.spec[key]
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """output: ``kind`` (classification, multilabel, regression, dense), ``num_outputs`` (None: from the
+    data), ``ignore`` ({nan: true} / {value: v}: target entries that count in neither loss nor metric)."""
+    kind: str
+    num_outputs: int | None = None
+    ignore: dict | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """data: the loader, its arguments, the validation share and the optional normalisation."""
+    loader: str
+    args: dict
+    val_fraction: float
+    normalize: dict | None = None
 
     @property
-    def title(self) -> str:
-        return self.spec["title"]
+    def lazy_inputs(self) -> bool:
+        return bool(self.args.get("lazy_inputs"))
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    class_weights: str | list | None = None
+    pos_weight: float | None = None
+    label_smoothing: float | None = None
+
+    def options(self) -> dict:
+        """The options set (besides the name), as keyword arguments of ``orca.losses.make_loss``."""
+        return {k: v for k, v in (("class_weights", self.class_weights), ("pos_weight", self.pos_weight),
+                                  ("label_smoothing", self.label_smoothing)) if v is not None}
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """embedder: 1d ``target_seq_len`` tokens at most; 2d ``patch_size`` pixels, inputs resized to ``image_size``."""
+    target_seq_len: int
+    patch_size: int
+    image_size: int | None = None
+
+
+@dataclass(frozen=True)
+class AlignSpec:
+    epochs: int
+    maxsamples: int
+    lr: float
+    optimizer: str
+    step_size: int
+    gamma: float
+    pseudo_labels: int
+    max_source: int
+
+
+@dataclass(frozen=True)
+class RefineSpec:
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    momentum: float
+    warmup_epochs: int
+    decay_epochs: tuple[int, ...]
+    gamma: float
+    accum: int
+    clip: float
+    dropout: float
+    val_fraction: float | None = None
+    augment: dict | None = None
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """eval: ``group_by`` names per-sample id arrays; outputs are averaged per id before the metric."""
+    group_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    mem_mb: int
+    runtime_min: int
+    gpus: int
+    cpus: int
+
+
+@dataclass(frozen=True)
+class PublishedRef:
+    """A key into the shared paper tables: (table, task[, method])."""
+    table: str
+    task: str
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class PrepareSpec:
+    """prepare: a step registered in orca.data.preparation (``step``) with its raw ``files`` and ``args``."""
+    step: str
+    files: tuple[dict, ...]
+    root: str | None = None
+    args: dict | None = None
+
+
+def _section(cls, values: dict):
+    """``cls`` from one validated section; lists become tuples where the field is a tuple of numbers."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(values) - names
+    if unknown:  # the schema allows a key the typed task does not carry: add it to ``cls``
+        raise TypeError(f"{cls.__name__} has no field for {', '.join(sorted(unknown))}")
+    return cls(**{k: (tuple(v) if isinstance(v, list) and k in ("shape", "decay_epochs", "files") else v)
+                  for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class Task:
+    """One validated task file (defaults filled) with a typed view of each section.
+
+    ``spec`` is the resolved task-file mapping, kept for :func:`stage_settings` (the hashes of cached
+    results) and for provenance; everything else reads the typed sections.
+    """
+    name: str
+    path: Path
+    spec: dict = field(repr=False)
+    title: str = field(init=False)
+    suite: str = field(init=False)
+    input: InputSpec = field(init=False, repr=False)
+    output: OutputSpec = field(init=False, repr=False)
+    data: DataSpec = field(init=False, repr=False)
+    loss: LossSpec = field(init=False, repr=False)
+    metric: str = field(init=False)
+    embedder: EmbedderSpec = field(init=False, repr=False)
+    align: AlignSpec = field(init=False, repr=False)
+    refine: RefineSpec = field(init=False, repr=False)
+    eval: EvalSpec = field(init=False, repr=False)
+    resources: ResourcesSpec = field(init=False, repr=False)
+    published: tuple[PublishedRef, ...] = field(init=False, repr=False)
+    baselines: tuple[str, ...] = field(init=False, repr=False)
+    prepare: PrepareSpec | None = field(init=False, repr=False)
+
+    def __post_init__(self):
+        s = self.spec
+        typed = {
+            "title": s["title"], "suite": s["suite"], "metric": s["metric"],
+            "input": _section(InputSpec, s["input"]), "output": _section(OutputSpec, s["output"]),
+            "data": _section(DataSpec, s["data"]), "loss": _section(LossSpec, s["loss"]),
+            "embedder": _section(EmbedderSpec, s["embedder"]), "align": _section(AlignSpec, s["align"]),
+            "refine": _section(RefineSpec, s["refine"]), "eval": _section(EvalSpec, s.get("eval") or {}),
+            "resources": _section(ResourcesSpec, s["resources"]),
+            "published": tuple(_section(PublishedRef, p) for p in s["published"]),
+            "baselines": tuple(s["baselines"]),
+            "prepare": _section(PrepareSpec, s["prepare"]) if s.get("prepare") else None,
+        }
+        for key, value in typed.items():
+            object.__setattr__(self, key, value)
+
+    @property
+    def published_key(self) -> dict | None:
+        """The first published reference as a mapping (what run records carry), or None."""
+        return self.spec["published"][0] if self.spec["published"] else None
 
 
 @lru_cache(maxsize=1)
@@ -150,7 +306,8 @@ def _check_augment(spec: dict, path: Path) -> None:
     from .augment import check_augment
 
     try:
-        check_augment(spec)
+        check_augment(spec["refine"]["augment"], spec["input"]["modality"],
+                      (spec["data"].get("normalize") or {}).get("inputs"))
     except ValueError as err:
         raise TaskError(f"{path}: invalid task file: {err}") from None
 
@@ -185,35 +342,94 @@ def resolve_task(name_or_path: str, benchmark_dirs: list[str | Path], overrides:
     return load_task(files[name_or_path], overrides)
 
 
-def stage_settings(task: Task, stage: str) -> dict:
-    """The resolved settings a stage's output depends on (and nothing more).
+# What each stage's output depends on: the one definition behind the settings a job records (its hash keys
+# cached results and checkpoints), the rule params Snakemake compares, and the config overrides a job receives.
+# Entries: (key in the settings, dotted path in the resolved task file, always included?). Optional entries
+# are left out while unset, so adding an option never changes other tasks' hashes.
+DATA_DEPENDS = (
+    ("loader", "data.loader", True), ("args", "data.args", True), ("val_fraction", "data.val_fraction", True),
+    ("input", "input", True),
+    ("prepare", "prepare", False),  # only rows with a preparation step
+    ("normalize", "data.normalize", False),
+    ("ignore", "output.ignore", False),  # the data checks and align's pseudo-labels depend on it
+)
+STAGE_DEPENDS: dict[str, tuple] = {
+    "data": DATA_DEPENDS,
+    "align": (("data", DATA_DEPENDS, True), ("embedder", "embedder", True), ("align", "align", True)),
+    "refine": (("data", DATA_DEPENDS, True), ("embedder", "embedder", True), ("output", "output", True),
+               ("loss", "loss", True), ("metric", "metric", True), ("refine", "refine", True),
+               ("eval", "eval", False)),  # align enters refine through its output file
+    "baseline": (("data", DATA_DEPENDS, True), ("output", "output", True), ("metric", "metric", True),
+                 ("eval", "eval", False)),
+}
 
-    data:   the loader and its arguments, the validation fraction (+ data.normalize and output.ignore when set)
-    align:  data + embedder + align sections
-    refine: data + embedder + loss + metric + output + refine sections (+ eval when set, refine.augment when set;
-            align enters through its output file)
-    Keys a task file does not set are left out, so adding a new option never changes other tasks' hashes.
-    """
-    s = task.spec
-    data = {"loader": s["data"]["loader"], "args": s["data"]["args"], "val_fraction": s["data"]["val_fraction"],
-            "input": s["input"]}
-    if s.get("prepare") is not None:  # only rows with a preparation step: other rows' hashes are unchanged
-        data["prepare"] = s["prepare"]
-    if s["data"].get("normalize"):
-        data["normalize"] = s["data"]["normalize"]
-    if s["output"].get("ignore"):
-        data["ignore"] = s["output"]["ignore"]  # the data checks and align's pseudo-labels depend on it
-    scoring = {"eval": s["eval"]} if s.get("eval") else {}
-    if stage == "data":
-        return data
-    if stage == "align":
-        return {"data": data, "embedder": s["embedder"], "align": s["align"]}
-    if stage == "refine":
-        return {"data": data, "embedder": s["embedder"], "output": s["output"], "loss": s["loss"],
-                "metric": s["metric"], "refine": s["refine"], **scoring}
-    if stage == "baseline":
-        return {"data": data, "output": s["output"], "metric": s["metric"], **scoring}
-    raise ValueError(f"unknown stage {stage!r}; allowed: data, align, refine, baseline")
+
+def _get(spec: dict, dotted: str):
+    value = spec
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _settings(spec: dict, depends: tuple) -> dict:
+    out = {}
+    for key, source, always in depends:
+        value = _settings(spec, source) if isinstance(source, tuple) else _get(spec, source)
+        if always or value:
+            out[key] = value
+    return out
+
+
+def stage_paths(stage: str) -> list[str]:
+    """The dotted task-file paths ``stage`` depends on, e.g. ["data.loader", ..., "output.ignore", "align"]."""
+    if stage not in STAGE_DEPENDS:
+        raise ValueError(f"unknown stage {stage!r}; allowed: {', '.join(STAGE_DEPENDS)}")
+
+    def walk(depends):
+        for _key, source, _always in depends:
+            yield from (walk(source) if isinstance(source, tuple) else [source])
+
+    return list(dict.fromkeys(walk(STAGE_DEPENDS[stage])))
+
+
+def stage_settings(task: Task, stage: str) -> dict:
+    """The resolved settings a stage's output depends on (and nothing more), as ``STAGE_DEPENDS`` lists them:
+    data (loader, args, validation share, input; prepare, normalize and output.ignore when set); align: data +
+    embedder + align; refine: data + embedder + output + loss + metric + refine (+ eval when set); baseline:
+    data + output + metric (+ eval when set)."""
+    stage_paths(stage)  # an unknown stage: ValueError naming the allowed ones
+    return _settings(task.spec, STAGE_DEPENDS[stage])
+
+
+# Paths the load-time checks read together with a path (``_check_target_options``): a job that receives an
+# override of the first also receives the overrides of the others, so it validates as the workflow did.
+CHECKED_WITH = {"output.ignore": ("loss.name", "metric"), "data.normalize": ("output.kind",)}
+
+
+def stage_overrides(overrides: dict, stage: str) -> dict:
+    """The part of config ``overrides`` (a partial task file) that ``stage`` depends on: the paths of
+    ``stage_paths`` (and those ``CHECKED_WITH`` them), so every override that changes the stage's settings
+    reaches its job and overrides of other sections do not."""
+    out: dict = {}
+    paths = stage_paths(stage)
+    for dotted in list(paths):
+        if _get(overrides, dotted) is not None:
+            paths += [p for p in CHECKED_WITH.get(dotted, ()) if p not in paths]
+    for dotted in paths:
+        keys = dotted.split(".")
+        value = overrides
+        for key in keys:
+            value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING:
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = copy.deepcopy(value)
+    return out
+
+
+_MISSING = object()
 
 
 def settings_hash(settings: dict) -> str:

@@ -1,7 +1,7 @@
 """Warm worker: one long-lived process with torch, transformers and scikit-learn already imported that forks a
 child per `orca` job, so a job skips the ~5 s its imports take on a CPU (a third of the default table's time).
 
-    orca worker --socket PATH              serve; the workflow starts one per local run (config: warm_worker)
+    python -m orca.warm --socket PATH      serve; the workflow starts one per local run (config: warm_worker)
     ORCA_WORKER=PATH orca refine ...       the job runs in a forked child of that worker; its output, exit
                                            status and signals behave as if it ran in this process
 
@@ -25,14 +25,13 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import tempfile
 import time
 import traceback
 
-#: Commands worth forking from the worker (the others start fast anyway).
-WARM_COMMANDS = frozenset({"sources", "align", "refine", "baseline"})
+from .warm_client import FORWARDED_SIGNALS, HEADER, available
+
 #: Imported once by the worker; any that is not installed is skipped.
 PRELOAD = (
     "numpy", "scipy.linalg", "scipy.special", "yaml", "jsonschema", "h5py", "pandas",
@@ -46,8 +45,6 @@ PRELOAD = (
 IMPORT_TIME_ENV = ("HF_", "TRANSFORMERS_", "TORCH", "OMP_", "MKL_", "OPENBLAS_", "PYTHON")
 #: Thread counts Snakemake sets per job: read at import time too, so the child applies them itself.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
-_HEADER = struct.Struct("!I")  # byte length of the JSON request that follows
 
 
 def _import_env(env: dict[str, str]) -> dict[str, str]:
@@ -80,59 +77,6 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
-
-
-# ----------------------------------------------------------------------------------------------- client side
-def available() -> bool:
-    """Forking a process that has imported torch is safe on Linux; macOS's system libraries forbid it."""
-    return sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
-
-
-def forward_to_worker(argv: list[str]) -> int | None:
-    """Run ``orca argv`` in the worker named by $ORCA_WORKER; its exit status, or None to run it here instead."""
-    path = os.environ.get("ORCA_WORKER")
-    if not path or not available() or os.environ.get("ORCA_IN_WORKER") or not argv or argv[0] not in WARM_COMMANDS:
-        return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(path)
-    except OSError:  # no worker (any more): not an error, just slower
-        conn.close()
-        return None
-    with conn:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-                              "python": sys.executable}).encode()
-        try:
-            socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
-            conn.sendall(request)
-        except OSError:  # e.g. stdin closed: nothing to pass, run here
-            return None
-        replies = conn.makefile("r")
-        first = json.loads(replies.readline() or '{"refused": "the worker closed the connection"}')
-        if "refused" in first:
-            print(f"orca: warm worker refused the job ({first['refused']}); running it here", file=sys.stderr)
-            return None
-        return _wait_for_job(first["pid"], replies)
-
-
-def _wait_for_job(pid: int, replies) -> int:
-    """Forward signals to the job ``pid`` until the supervisor reports its exit status (shell convention)."""
-    def forward(signum, _frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, forward)
-    line = replies.readline()
-    if not line:
-        print("orca: the warm worker's job ended without an exit status (the worker was killed?)", file=sys.stderr)
-        return 1
-    code = json.loads(line)["exit"]
-    return code if code >= 0 else 128 - code
 
 
 # ----------------------------------------------------------------------------------------------- worker side
@@ -211,8 +155,8 @@ def _accept(conn: socket.socket, listener: socket.socket, worker_env: dict[str, 
     """Read one request and fork its supervisor; the worker itself returns at once."""
     fds: list[int] = []
     try:
-        header, fds, _flags, _addr = socket.recv_fds(conn, _HEADER.size, 3)
-        request = json.loads(_recv_exact(conn, _HEADER.unpack(header)[0]))
+        header, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
+        request = json.loads(_recv_exact(conn, HEADER.unpack(header)[0]))
         refusal = _refusal(request, worker_env)
         if refusal or len(fds) != 3:
             _send(conn, {"refused": refusal or "stdin/stdout/stderr were not passed"})
@@ -306,3 +250,25 @@ def _run_job(request: dict, fds: list[int]) -> None:
             except (OSError, ValueError):
                 pass
         os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m orca.warm --socket PATH``: serve jobs until idle (the workflow starts it; see the module doc)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m orca.warm", description="serve `orca` jobs from a process with "
+                                "the heavy imports done (Linux)")
+    p.add_argument("--socket", required=True, help="Unix socket to listen on; clients find it in $ORCA_WORKER")
+    p.add_argument("--idle-timeout", type=float, default=3600.0, help="exit after this many seconds without a job")
+    p.add_argument("--parent", type=int, default=None, help="exit when this process id is gone")
+    args = p.parse_args(argv)
+    if not available():
+        print("orca worker: error: the warm worker needs Linux (forking after importing torch is unsafe "
+              "elsewhere)", file=sys.stderr)
+        return 2
+    serve(args.socket, idle_timeout=args.idle_timeout, parent=args.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,15 +8,12 @@ from __future__ import annotations
 import json
 import os
 
-from .tasks import find_task_files, load_task, stage_settings
+from .tasks import find_task_files, load_task, stage_overrides, stage_settings
 
-# Task-file sections each stage depends on: config overrides outside them must not rerun the stage.
-STAGE_SECTIONS = {
-    "data": ("data", "input"),
-    "align": ("data", "input", "embedder", "align"),
-    "refine": ("data", "input", "embedder", "output", "loss", "metric", "refine"),
-    "baseline": ("data", "input", "output", "metric"),
-}
+# Where each job writes, relative to the results / cache folder: the rules' outputs and the table's inputs.
+RUN_PATH = "runs/{task}/{backbone}/{aligner}/seed{seed}.json"
+BASELINE_PATH = "baselines/{task}/{method}/seed{seed}.json"
+ALIGN_DIR = "align/{task}/{backbone}/{aligner}/seed{seed}"
 
 
 class ConfigError(ValueError):
@@ -93,20 +90,22 @@ class Grid:
         """Suite name -> its task names (every task file found, used by a table or not)."""
         out: dict[str, list[str]] = {}
         for name in sorted(self.task_files):
-            out.setdefault(self.task(name).spec["suite"], []).append(name)
+            out.setdefault(self.task(name).suite, []).append(name)
         return out
 
     def trains_embedder(self, aligner: str) -> bool:
         return self._trains[aligner]
 
     def settings_json(self, task: str, stage: str) -> str:
-        """The resolved settings a stage depends on, as the rule's params (Snakemake reruns when they change)."""
+        """The resolved settings a stage depends on, as the rule's params (Snakemake reruns when they change);
+        the job records the same settings (orca.tasks.stage_settings on the task with ``overrides_json``)."""
+        if stage == "prepare":  # the prepare rule: the task file's prepare section as written (null: none)
+            return json.dumps(self.task(task).spec.get("prepare"), sort_keys=True)
         return json.dumps(stage_settings(self.task(task), stage), sort_keys=True)
 
     def overrides_json(self, stage: str) -> str:
-        """The config overrides restricted to the sections ``stage`` depends on."""
-        keep = {k: v for k, v in self.overrides.items() if k in STAGE_SECTIONS[stage]}
-        return json.dumps(keep, sort_keys=True)
+        """The config overrides restricted to what ``stage`` depends on (orca.tasks.STAGE_DEPENDS)."""
+        return json.dumps(stage_overrides(self.overrides, stage), sort_keys=True)
 
     def source_args(self, backbone: str) -> str:
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
@@ -119,7 +118,7 @@ class Grid:
         backbones = self.config["tables"][table]["backbones"]
         if isinstance(backbones, list):
             return backbones
-        modality = self.task(task).spec["input"]["modality"]
+        modality = self.task(task).input.modality
         if modality not in backbones:
             raise ConfigError(f"config tables.{table}.backbones: no backbone for {modality} rows such as "
                               f"{task!r}; add a '{modality}:' list")
@@ -128,9 +127,10 @@ class Grid:
     def table_runs(self, table: str, results_dir: str) -> list[str]:
         """Result JSON paths of every run of one table (network cells, then baselines)."""
         t = self.config["tables"][table]
-        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/seed{s}.json" for task in t["tasks"]
-                for bb in self.backbones_for(table, task) for al in t["aligners"] for s in t["seeds"]]
-        runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
+        runs = [f"{results_dir}/" + RUN_PATH.format(task=task, backbone=bb, aligner=al, seed=s)
+                for task in t["tasks"] for bb in self.backbones_for(table, task) for al in t["aligners"]
+                for s in t["seeds"]]
+        runs += [f"{results_dir}/" + BASELINE_PATH.format(task=task, method=m, seed=s)
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
-                 if self.task(task).spec["output"]["kind"] in ("classification", "regression")]
+                 if self.task(task).output.kind in ("classification", "regression")]
         return runs

@@ -42,9 +42,7 @@ def test_crop_pads_with_the_raw_fill_encoded_like_the_data():
     norm_spec = {"mean": [0.5071, 0.4867, 0.4408], "std": [0.2675, 0.2565, 0.2761]}
     raw = torch.rand(8, 3, 6, 6)
     norm = fit_normalizer(norm_spec, raw.numpy())
-    spec = {"input": {"modality": "2d"}, "data": {"normalize": {"inputs": norm_spec}},
-            "refine": {"augment": {"random_crop": {"padding": 4}}}}
-    got = make_augmenter(spec, 3, 3)(torch.from_numpy(norm.encode(raw.numpy())), 1, 2)
+    got = make_augmenter({"random_crop": {"padding": 4}}, 3, 3, "2d", norm_spec)(torch.from_numpy(norm.encode(raw.numpy())), 1, 2)
     raw_crop = random_crop(raw, 4, torch.zeros(3), batch_generator(3, 1, 2))
     torch.testing.assert_close(got, torch.from_numpy(norm.encode(raw_crop.numpy())), rtol=0, atol=1e-6)
 
@@ -59,10 +57,9 @@ def test_hflip_mirrors_exactly_or_leaves_the_sample():
 
 
 def test_draws_are_a_function_of_seed_epoch_and_batch():
-    spec = {"input": {"modality": "2d"}, "data": {}, "refine": {"augment": AUG}}
     x = torch.rand(8, 3, 10, 10)
     before = x.clone()
-    a, b, c = make_augmenter(spec, 0, 3), make_augmenter(spec, 0, 3), make_augmenter(spec, 1, 3)
+    a, b, c = make_augmenter(AUG, 0, 3), make_augmenter(AUG, 0, 3), make_augmenter(AUG, 1, 3)
     assert torch.equal(a(x, 0, 0), b(x, 0, 0)) and torch.equal(a(x, 3, 1), a(x, 3, 1))
     assert not torch.equal(a(x, 0, 0), c(x, 0, 0))
     assert not torch.equal(a(x, 0, 0), a(x, 0, 1)) and not torch.equal(a(x, 0, 0), a(x, 1, 0))
@@ -71,7 +68,7 @@ def test_draws_are_a_function_of_seed_epoch_and_batch():
 
 def test_no_augment_key_is_the_identity():
     x = torch.rand(4, 3, 8, 8)
-    assert make_augmenter({"refine": {}}, 0, 3)(x, 0, 0) is x
+    assert make_augmenter(None, 0, 3)(x, 0, 0) is x
 
 
 def _write(tmp_path: Path, **changes) -> Path:
@@ -133,7 +130,7 @@ def test_benchmark_files_carry_augment_only_where_declared():
                 if "augment" in stage_settings(load_task(path), "refine")["refine"]}
     assert with_aug == {"cifar100"}
     cifar = resolve_task("cifar100", [REPO / "benchmarks"])
-    assert cifar["refine"]["augment"] == {"random_crop": {"padding": 4}, "hflip": True}
+    assert cifar.refine.augment == {"random_crop": {"padding": 4}, "hflip": True}
 
 
 # --- a tiny 2D refine run with augmentation ---------------------------------------------------------------

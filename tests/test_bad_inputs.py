@@ -135,6 +135,61 @@ def test_class_without_samples(ws, capsys):
     assert code == 2 and "classes [3] have no training samples" in err and not out.exists()
 
 
+# --- the data contract: checked when the data are loaded, before any training ---------------------------------
+def test_labels_beyond_num_outputs(ws, capsys):
+    path = npz_task(ws, y_train=np.arange(60) % 7, output={"kind": "classification", "num_outputs": 2})
+    code, err, out = refine(ws, capsys, path)
+    assert code == 2 and not out.exists(), err
+    assert "labels [2, 3, 4, 5, 6] lie outside [0, 2)" in err and "output.num_outputs" in err and "data.npz" in err
+
+
+def test_negative_labels_are_named(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, y_train=np.arange(60) % 2 - 1))
+    assert code == 2 and not out.exists(), err
+    assert "labels [-1] lie outside [0, 1)" in err and "renumber the labels" in err
+
+
+def test_text_labels(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, y_train=np.array(["cat", "dog", "eel"] * 20)))
+    assert code == 2 and not out.exists(), err
+    assert "data.npz" in err and "y_train" in err and "targets are not numbers" in err and "'cat'" in err
+
+
+def test_empty_training_split(ws, capsys):
+    path = npz_task(ws)
+    x = np.random.default_rng(0).normal(size=(12, 1, 6)).astype(np.float32)
+    np.savez(ws / "data.npz", x_train=x[:0], y_train=np.zeros(0, dtype=np.int64), x_test=x, y_test=np.arange(12) % 3)
+    code, err, out = refine(ws, capsys, path)
+    assert code == 2 and not out.exists(), err
+    assert "train split: no samples" in err and "data.args" in err
+
+
+def test_inputs_beyond_float32(ws, capsys):
+    x = np.random.default_rng(0).normal(size=(60, 1, 6))
+    x[5, 0, 1] = 1e39
+    code, err, out = refine(ws, capsys, npz_task(ws, x_train=x))
+    assert code == 2 and not out.exists(), err
+    assert "beyond the float32 range" in err and "data.npz" in err and "rescale" in err
+
+
+def test_corrupt_embedder_file(ws, capsys):
+    bad = ws / "embedder.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    code, err, out = refine(ws, capsys, npz_task(ws), "--embedder", bad)
+    assert code == 2 and not out.exists(), err
+    assert f"--embedder {bad}: cannot be read" in err and "expected the embedder.pt `orca align` writes" in err
+
+
+def test_embedder_of_another_task(ws, capsys):
+    import torch
+
+    other = ws / "other.pt"
+    torch.save({"embed.weight": torch.zeros(3, 2)}, other)
+    code, err, out = refine(ws, capsys, npz_task(ws), "--embedder", other)
+    assert code == 2 and not out.exists(), err
+    assert f"--embedder {other}: does not fit this embedder" in err and "task 'toy' on roberta-base" in err
+
+
 def test_constant_feature_column_is_handled(ws, capsys):
     x = np.random.default_rng(0).normal(size=(60, 1, 6)).astype(np.float32)
     x[:, 0, 4] = 7.0
@@ -203,7 +258,7 @@ def test_checksum_mismatch_is_refused_at_fetch(ws, capsys):
     np.save(ws / "data" / "toy" / "y.npy", np.arange(20) % 2)
     wrong = {"name": "x.npy", "md5": "0" * 32, "urls": ["https://example.org/x.npy"]}
     spec = yaml.safe_load(npz_task(ws).read_text())
-    spec["data"] = {"loader": "arrays", "files": [wrong],
+    spec["data"] = {"loader": "arrays",
                     "args": {"root": "toy", "x_train": "x.npy", "y_train": "y.npy", "download": [wrong]}}
     path = ws / "bench" / "toy.yaml"
     path.write_text(yaml.safe_dump(spec))

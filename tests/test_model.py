@@ -3,10 +3,11 @@ import torch
 
 from orca.model.heads import DenseHead, build_head
 from orca.model.network import build_model
+from orca.tasks import EmbedderSpec
 
 
 def test_classifier_end_to_end_shapes_and_gradients(tiny_text_body):
-    model = build_model(tiny_text_body, "1d", (1, 30), {"target_seq_len": 8}, "classification", (3,))
+    model = build_model(tiny_text_body, "1d", (1, 30), EmbedderSpec(target_seq_len=8, patch_size=4), "classification", (3,))
     out = model(torch.randn(4, 1, 30))
     assert out.shape == (4, 3)
     out.sum().backward()
@@ -15,7 +16,7 @@ def test_classifier_end_to_end_shapes_and_gradients(tiny_text_body):
 
 
 def test_swin_model_dense_output_matches_target_shape(tiny_image_body):
-    model = build_model(tiny_image_body, "2d", (2, 28, 28), {"patch_size": 4, "image_size": 56}, "dense", (1, 28, 28))
+    model = build_model(tiny_image_body, "2d", (2, 28, 28), EmbedderSpec(target_seq_len=64, patch_size=4, image_size=56), "dense", (1, 28, 28))
     assert model(torch.randn(2, 2, 28, 28)).shape == (2, 1, 28, 28)
 
 

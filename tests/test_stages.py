@@ -20,7 +20,7 @@ OVERRIDES = {"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 3, "
 def setup(tmp_path_factory, tiny_text_body):
     root = tmp_path_factory.mktemp("stages")
     task = load_task("benchmarks/offline/iris.yaml", OVERRIDES)
-    fetch(task["data"]["loader"], task["data"]["args"], root / "data")
+    fetch(task.data.loader, task.data.args, root / "data")
     rng = np.random.default_rng(0)
     xs = rng.normal(size=(200, tiny_text_body.width)).astype(np.float32)
     save_source({"xs": xs, "ys": rng.integers(0, 4, 200), "origin": "test"}, root / "src.npz")

@@ -25,8 +25,8 @@ def test_every_shipped_task_file_is_valid():
 
 def test_defaults_filled_and_embedder_lr_is_ten_times_task_lr():
     task = load_task(IRIS)
-    assert task["align"]["lr"] == pytest.approx(10 * task["refine"]["lr"])
-    assert task["refine"]["eval_batch_size"] == 256
+    assert task.align.lr == pytest.approx(10 * task.refine.lr)
+    assert task.refine.eval_batch_size == 256
 
 
 def test_refine_settings_do_not_enter_align_settings():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orca.checkpoint import EXIT_PREEMPTED
-from orca.warm import available
+from orca.warm_client import available
 from tests import test_resume
 from tests.test_resume import interrupt, orca_cmd, run
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not available(), reason="the warm worker needs L
 
 def start_worker(socket_path: Path, environ: dict, parent: int | None = None) -> subprocess.Popen:
     log = open(socket_path.with_suffix(".log"), "w")  # noqa: SIM115 - the worker writes it while it lives
-    cmd = [sys.executable, "-m", "orca", "worker", "--socket", str(socket_path), "--idle-timeout", "600"]
+    cmd = [sys.executable, "-m", "orca.warm", "--socket", str(socket_path), "--idle-timeout", "600"]
     proc = subprocess.Popen(cmd + (["--parent", str(parent)] if parent else []), env=environ, stdout=log,
                             stderr=subprocess.STDOUT)
     wait_for(lambda: "serving" in socket_path.with_suffix(".log").read_text(), 120, "the worker to preload")

@@ -97,22 +97,22 @@ class Embedder2D(nn.Module):
         return self.norm(tokens), self.grid
 
 
-def build_embedder(modality: str, sample_shape: tuple[int, ...], init, settings: dict) -> nn.Module:
+def build_embedder(modality: str, sample_shape: tuple[int, ...], init, settings) -> nn.Module:
     """The embedder for one task on one body, initialised from the body's ``EmbeddingInit``.
 
-    sample_shape: (C, L) for modality "1d", (C, H, W) for "2d". settings: the task's ``embedder`` section.
+    sample_shape: (C, L) for modality "1d", (C, H, W) for "2d". settings: the task's ``embedder`` section (orca.tasks.EmbedderSpec).
     """
     if modality == "1d":
         if len(sample_shape) != 2:
             raise ValueError(f"1d inputs must be (C, L) per sample, got {tuple(sample_shape)}")
         if init.family != "text":
             raise ValueError(f"a 1d task needs a text-family backbone, got {init.name!r} ({init.family})")
-        emb = Embedder1D(sample_shape[0], sample_shape[1], init.width, settings["target_seq_len"], init.max_positions)
+        emb = Embedder1D(sample_shape[0], sample_shape[1], init.width, settings.target_seq_len, init.max_positions)
     elif modality == "2d":
         if len(sample_shape) != 3:
             raise ValueError(f"2d inputs must be (C, H, W) per sample, got {tuple(sample_shape)}")
-        image_size = settings.get("image_size") or init.image_size
-        emb = Embedder2D(sample_shape[0], init.width, settings["patch_size"], image_size,
+        image_size = settings.image_size or init.image_size
+        emb = Embedder2D(sample_shape[0], init.width, settings.patch_size, image_size,
                          tuple(sample_shape[1:]), with_positions=init.family == "text")
     else:
         raise ValueError(f"unknown modality {modality!r}; allowed: 1d, 2d")

@@ -38,7 +38,7 @@ def count_tokens(embedder: nn.Module, sample_shape: tuple[int, ...]) -> int:
     return embedder.num_tokens
 
 
-def build_model(body, modality: str, sample_shape: tuple[int, ...], embedder_settings: dict,
+def build_model(body, modality: str, sample_shape: tuple[int, ...], embedder_settings,
                 kind: str, out_shape: tuple[int, ...], dropout: float = 0.0) -> OrcaModel:
     """Assemble embedder (initialised from the body), body and head for one task."""
     embedder = build_embedder(modality, sample_shape, body.embedding_init(), embedder_settings)

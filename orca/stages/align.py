@@ -30,9 +30,9 @@ from ..align.distances import make_aligner
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Class ids for the class-wise loop: the labels, or k-means clusters of the targets (N,) int64
     (targets the task ignores, ``output.ignore``, enter the clustering as 0)."""
-    if task.spec["output"]["kind"] == "classification":
+    if task.output.kind == "classification":
         return y.astype(np.int64)
-    y = fill_ignored(y, task.spec["output"].get("ignore"))
+    y = fill_ignored(y, task.output.ignore)
     return cluster_labels(y.reshape(len(y), -1).astype(np.float32), k=k, seed=seed)
 
 
@@ -48,21 +48,21 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     start = time.time()
     check_writable(Path(out_dir) / "embedder.pt")
     settings = stage_settings(task, "align")
-    cfg = task.spec["align"]
+    cfg = task.align
     dev = pick_device(device)
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
     init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
-    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"]).to(dev)
+    embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder).to(dev)
 
-    labels = align_labels(task, data.y_train, cfg["pseudo_labels"], seed)
+    labels = align_labels(task, data.y_train, cfg.pseudo_labels, seed)
     classes, counts = np.unique(labels, return_counts=True)
     weights = counts / counts.sum()
     by_class = {int(c): np.flatnonzero(labels == c) for c in classes}
 
     src_x, src_y = load_source(source_path)
-    if cfg["max_source"] and len(src_x) > cfg["max_source"]:
-        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg["max_source"]]
+    if cfg.max_source and len(src_x) > cfg.max_source:
+        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg.max_source]
         src_x, src_y = src_x[keep], src_y[keep]
     if src_x.shape[1] != init.width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
@@ -70,8 +70,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     distance = make_aligner(aligner)
     distance.prepare(src_x.to(dev), src_y.to(dev))
 
-    optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
     history, first_epoch = [], 0
     ckpt = Checkpointer(checkpoint_dir,
@@ -85,17 +85,17 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
     with StopFlag() as stop:
-        for epoch in range(first_epoch, cfg["epochs"]):
+        for epoch in range(first_epoch, cfg.epochs):
             total = _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch)
             optimizer.step()
             scheduler.step()
             history.append(total)
-            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
+            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg.epochs} "
                 f"distance {total:.5g}")
             ckpt.save({"model": embedder.state_dict(), "optimizer": optimizer.state_dict(),
                        "scheduler": scheduler.state_dict(), "rng": rng_state(gen), "history": history,
                        "epoch": epoch + 1})
-            if stop.requested and epoch + 1 < cfg["epochs"]:
+            if stop.requested and epoch + 1 < cfg.epochs:
                 raise Preempted(f"align stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
 
     out_dir = Path(out_dir)
@@ -120,8 +120,8 @@ def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, g
     total = 0.0
     for ci in torch.randperm(len(classes), generator=gen).tolist():
         idx = by_class[int(classes[ci])]
-        if len(idx) > cfg["maxsamples"]:
-            pick = torch.randperm(len(idx), generator=gen)[: cfg["maxsamples"]].numpy()
+        if len(idx) > cfg.maxsamples:
+            pick = torch.randperm(len(idx), generator=gen)[: cfg.maxsamples].numpy()
             idx = idx[np.sort(pick)]
         xb = torch.from_numpy(x_train[idx]) if is_lazy(x_train) else x_train[idx]
         tokens, _ = embedder(xb.to(dev))

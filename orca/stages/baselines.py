@@ -47,33 +47,33 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     """Fit one baseline on one seed's split; write the result JSON (same fields as a refine result)."""
     if method not in BASELINES:
         raise ValueError(f"unknown baseline {method!r}; allowed: {', '.join(sorted(BASELINES))}")
-    kind = task.spec["output"]["kind"]
+    kind = task.output.kind
     if kind not in ("classification", "regression"):
         raise ValueError(f"baseline {method!r} supports classification and regression tasks, not {kind!r}")
-    if task.spec["data"]["args"].get("lazy_inputs"):
+    if task.data.lazy_inputs:
         raise ValueError(f"baseline {method!r} fits on all inputs in memory, but task {task.name!r} keeps them on "
                          "disk (data.args.lazy_inputs); leave the baseline out of this task's table")
     start = time.time()
     check_writable(out_path)
     np.random.seed(seed)
     data = prepare_split(task, seed, data_dir)
-    metric = get_metric(task.spec["metric"])
+    metric = get_metric(task.metric)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     y_fit = data.y_train if kind == "classification" else data.y_train.reshape(len(data.y_train), -1)
     model = BASELINES[method](kind, seed).fit(flat(data.x_train), y_fit)
-    ignore = task.spec["output"].get("ignore")
+    ignore = task.output.ignore
     val = score(metric, data.y_val, scores_of(model, flat(data.x_val), kind), data.groups_val, ignore)
     test = score(metric, data.y_test, scores_of(model, flat(data.x_test), kind), data.groups_test, ignore)
     settings = {**stage_settings(task, "baseline"), "baseline": method}
     record = {
-        "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": "-",
+        "task": task.name, "task_title": task.title, "suite": task.suite, "backbone": "-",
         "method": method, "seed": seed, "metric": metric.name, "metric_display": metric.display,
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test, "test_last_epoch": test, "best_val": val, "best_epoch": None},
         "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
         "data_sha256": data.checksum(),
         "settings": settings, "settings_hash": settings_hash(settings),
-        "published_key": task.spec["published"][0] if task.spec["published"] else None,
+        "published_key": task.published_key,
         "wall_time_s": round(time.time() - start, 3),
         "provenance": {**provenance(), "run_file": str(out_path)},
     }

@@ -64,43 +64,44 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     start = time.time()
     check_writable(out_path)
     settings = stage_settings(task, "refine")
-    cfg = task.spec["refine"]
-    kind = task.spec["output"]["kind"]
-    metric = get_metric(task.spec["metric"])
+    cfg = task.refine
+    kind = task.output.kind
+    metric = get_metric(task.metric)
     dev = pick_device(device)
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
     k = num_outputs(task, data.y_train, data.info)
     body = body or load_body(backbone)
-    model = build_model(body, task.spec["input"]["modality"], data.sample_shape, task.spec["embedder"], kind,
-                        output_shape(kind, k, data.y_train.shape[1:]), cfg["dropout"])
+    model = build_model(body, task.input.modality, data.sample_shape, task.embedder, kind,
+                        output_shape(kind, k, data.y_train.shape[1:]), cfg.dropout)
     if embedder_path is not None:
-        model.embedder.load_state_dict(torch.load(embedder_path, map_location="cpu", weights_only=True))
+        load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
     model.to(dev)
 
-    loss_opts = {k: v for k, v in task.spec["loss"].items() if k != "name" and v is not None}
+    loss_opts = task.loss.options()
     if loss_opts.get("class_weights") == "balanced":
         loss_opts.update(y_train=data.y_train, num_classes=k)
-    ignore = task.spec["output"].get("ignore")
+    ignore = task.output.ignore
     if ignore:
         loss_opts["ignore"] = ignore
-    loss_fn = make_loss(task.spec["loss"]["name"], **loss_opts).to(dev)
+    loss_fn = make_loss(task.loss.name, **loss_opts).to(dev)
     # with normalised targets the model predicts standardised values; loss and metric see them decoded
     decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None
     forward = model if decode is None else (lambda xb: decode(model(xb)))
 
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
-        return score(metric, y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups=groups, ignore=ignore)
+        return score(metric, y, predict(model, x, cfg.eval_batch_size, dev, decode), groups=groups, ignore=ignore)
 
-    optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"])
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
+        optimizer, lambda e: epoch_lr_factor(e, cfg.warmup_epochs, cfg.decay_epochs, cfg.gamma))
 
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
     y_train = as_target(data.y_train, kind)
-    augment = make_augmenter(task.spec, seed, data.sample_shape[0])  # refine.augment; identity when unset
-    n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
+    augment = make_augmenter(cfg.augment, seed, data.sample_shape[0], task.input.modality,
+                             (task.data.normalize or {}).get("inputs"))  # refine.augment; identity when unset
+    n, bs, accum = len(x_train), cfg.batch_size, cfg.accum
     num_batches = -(-n // bs)
     # t: the whole training state; checkpoints are snapshots of it
     t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
@@ -122,7 +123,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         log(f"[refine {task.name}] resuming at epoch {t['epoch'] + 1}, batch {t['next_batch']} from {ckpt.path}")
 
     with StopFlag() as stop:
-        while t["epoch"] < cfg["epochs"]:
+        while t["epoch"] < cfg.epochs:
             epoch = t["epoch"]
             if t["order"] is None:
                 t.update(order=torch.randperm(n, generator=gen), next_batch=0, running=0.0)
@@ -139,8 +140,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                 t["running"] += loss.item()
                 t["step"] += 1
                 if (b + 1) % accum == 0 or b + 1 == num_batches:
-                    if cfg["clip"] and cfg["clip"] > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+                    if cfg.clip and cfg.clip > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                     t["next_batch"] = b + 1
@@ -155,9 +156,9 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             train_loss = t["running"] / num_batches
             t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
             t.update(epoch=epoch + 1, order=None, next_batch=0)
-            log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
+            log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg.epochs} "
                 f"loss {train_loss:.4g} val {metric.name} {val:.4g}")
-            if t["epoch"] < cfg["epochs"]:
+            if t["epoch"] < cfg.epochs:
                 ckpt.save(snapshot())
                 if stop.requested:
                     raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
@@ -165,13 +166,13 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
 
     test_last = evaluate(data.y_test, data.x_test, data.groups_test)
     test_best = test_last
-    if best_state is not None and best_epoch != cfg["epochs"] - 1:
+    if best_state is not None and best_epoch != cfg.epochs - 1:
         model.load_state_dict(best_state)
         test_best = evaluate(data.y_test, data.x_test, data.groups_test)
 
     dev_info = provenance(dev)
     record = {
-        "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
+        "task": task.name, "task_title": task.title, "suite": task.suite, "backbone": backbone,
         "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
@@ -181,13 +182,35 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         "data_sha256": data.checksum(),
         "embedder": str(embedder_path) if embedder_path else None,
         "settings": settings, "settings_hash": settings_hash(settings),
-        "published_key": task.spec["published"][0] if task.spec["published"] else None,
+        "published_key": task.published_key,
         "wall_time_s": round(time.time() - start, 3),
         "provenance": {**dev_info, "run_file": str(out_path)},
     }
     atomic_write_json(out_path, record)
     ckpt.remove()
     return record
+
+
+def load_embedder(embedder: torch.nn.Module, path: str | Path, expected: str) -> None:
+    """Load an aligned embedder (``orca align``'s embedder.pt) into ``embedder``; a file that is not one, or one
+    aligned for another task or backbone, raises ValueError naming the file and what was expected."""
+    hint = f"expected the embedder.pt `orca align` writes for {expected}; align again or pass the right --embedder"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
+        raise ValueError(f"--embedder {path}: cannot be read as saved tensors ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}); {hint}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"--embedder {path}: holds {type(state).__name__}, not a state dict of tensors; {hint}")
+    mine = embedder.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(mine[k].shape)})" for k, v in state.items()
+             if k in mine and v.shape != mine[k].shape]
+    missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+    if wrong or missing or extra:
+        parts = [f"shapes differ: {', '.join(wrong[:3])}" if wrong else "",
+                 f"missing {', '.join(missing[:3])}" if missing else "", f"unexpected {', '.join(extra[:3])}" if extra else ""]
+        raise ValueError(f"--embedder {path}: does not fit this embedder ({'; '.join(p for p in parts if p)}); {hint}")
+    embedder.load_state_dict(state)
 
 
 def _batch(x_train, idx: torch.Tensor) -> torch.Tensor:

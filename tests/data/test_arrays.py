@@ -21,7 +21,9 @@ def test_npz_deepsea_like_transpose_and_val_merge(tmp_path):
     z = {f"x_{s}": RNG.integers(0, 2, (n, 20, 4)).astype(np.uint8) for s, n in (("train", 6), ("val", 2), ("test", 3))}
     z.update({f"y_{s}": RNG.integers(0, 2, (n, 36)).astype(np.float32) for s, n in (("train", 6), ("val", 2), ("test", 3))})
     np.savez(tmp_path / "deepsea_filtered.npz", **z)
-    spec = lambda k: {"file": "deepsea_filtered.npz", "key": k, **({"transpose": [0, 2, 1]} if k[0] == "x" else {})}
+    def spec(k):
+        return {"file": "deepsea_filtered.npz", "key": k, **({"transpose": [0, 2, 1]} if k[0] == "x" else {})}
+
     args = {f: spec(f) for f in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
     d = load_task_data("arrays", args, 0, tmp_path)
     assert d.x_train.shape == (8, 4, 20) and d.y_train.shape == (8, 36) and d.x_test.shape == (3, 4, 20)

@@ -108,7 +108,8 @@ def test_npz_edit_invalidates_prepared(tmp_path):
 
     save(1.0)
     assert load_task_data("npz", {"path": "u.npz"}, 0, tmp_path).x_test[0, 0, 0] == 1.0
-    import os, time
+    import os
+    import time
     time.sleep(0.01)
     save(2.0)
     os.utime(tmp_path / "u.npz", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))

@@ -106,10 +106,10 @@ def test_offline_fetch_names_file_url_and_place(tmp_path, no_network):
 
 def test_generated_offline_row(tmp_path, no_network):
     task = load_task("benchmarks/offline/advection1d.yaml")
-    d = load_task_data(task["data"]["loader"], task["data"]["args"], 0, tmp_path)
+    d = load_task_data(task.data.loader, task.data.args, 0, tmp_path)
     assert d.x_train.shape == (256, 1, 128) and d.x_test.shape == (64, 1, 128)
     assert d.y_train.shape == d.x_train.shape
-    assert task["output"]["kind"] == "dense" and task["metric"] == "nrmse"
+    assert task.output.kind == "dense" and task.metric == "nrmse"
     # exact advection: the target is the input shifted by beta * t_final = 0.8 of the domain
     k = np.fft.rfftfreq(128, d=1.0 / 128)
     shifted = np.fft.irfft(np.fft.rfft(d.x_test, axis=-1) * np.exp(-2j * np.pi * k * 0.8), n=128, axis=-1)

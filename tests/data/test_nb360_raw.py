@@ -109,7 +109,7 @@ def write_protein_zip(path, train=(("1abcA", 12), ("2defB", 30)), test=(("3ghiC"
         for lst, sset, items in (("deepcov.lst", "deepcov", train), ("psicov.lst", "psicov", test)):
             extra = unlisted_files if sset == "psicov" else ()
             z.writestr(prefix + lst, "".join(f"{pid} {L}\n" for pid, L in (*items, *extra)))
-            for k, (pid, L) in enumerate(items):
+            for pid, L in items:
                 feats, cb = protein(L, sum(map(ord, pid)))
                 facts[pid] = (feats, cb)
                 z.writestr(f"{prefix}{sset}/features/{pid}.pkl", pickle.dumps(feats))

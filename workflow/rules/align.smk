@@ -8,13 +8,13 @@ rule align:
         source=f"{CACHE}/sources/{{backbone}}.npz",
         embeddings=f"{CACHE}/sources/{{backbone}}.embeddings.pt",
     output:
-        embedder=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/embedder.pt",
-        record=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/align.json",
+        embedder=os.path.join(CACHE, ALIGN_DIR, "embedder.pt"),
+        record=os.path.join(CACHE, ALIGN_DIR, "align.json"),
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "align"),
         overrides=lambda w: GRID.overrides_json("align"),
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
     log:
         f"{LOGS}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
@@ -25,6 +25,8 @@ rule align:
         mem_mb=resources_of("mem_mb"),
         runtime=resources_of("runtime_min"),
         gpu=resources_of("gpus"),
+    conda:
+        CONDA_ENV
     shell:
         "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
         " --seed {wildcards.seed} --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"

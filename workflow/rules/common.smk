@@ -4,7 +4,7 @@ import os
 
 from snakemake.utils import validate
 
-from orca.workflow_support import Grid
+from orca.workflow_support import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
 
 validate(config, "../schemas/config.schema.yaml")
 GRID = Grid(config)
@@ -13,6 +13,7 @@ RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]
 DATA_DIR = GRID.data_dir
 LOGS = "logs"
+CONDA_ENV = "../envs/orca.yaml"  # relative to the rule files; used with --software-deployment-method conda
 
 
 wildcard_constraints:
@@ -38,3 +39,22 @@ def resources_of(key):
         return value * attempt if key in ("mem_mb", "runtime_min") else value
 
     return get
+
+
+def data_dir(wildcards):
+    """The data folder (a function: a plain string that prefixes output paths reads as a hard-coded path)."""
+    return DATA_DIR
+
+
+def prepared_stamp(wildcards):
+    """The prepare rule's record for a task with a `prepare:` step; nothing for the others."""
+    return [f"{CACHE}/prepared/{wildcards.task}.json"] if GRID.task(wildcards.task).prepare else []
+
+
+def aligned_embedder(wildcards):
+    """The aligned embedder a refine job starts from (nothing for aligners that train none, e.g. 'none')."""
+    if not GRID.trains_embedder(wildcards.aligner):
+        return []
+    cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, aligner=wildcards.aligner,
+                           seed=wildcards.seed)
+    return f"{CACHE}/{cell}/embedder.pt"

@@ -2,21 +2,18 @@
 # Prepare: a task file's `prepare:` step (raw archives -> the files its loader reads) runs first.
 
 
-def prepared_stamp(wildcards):
-    """The prepare rule's record for a task with a `prepare:` step; nothing for the others."""
-    return [f"{CACHE}/prepared/{wildcards.task}.json"] if GRID.task(wildcards.task).spec.get("prepare") else []
-
-
 rule prepare:
     output:
         stamp=f"{CACHE}/prepared/{{task}}.json",
     params:
         task_file=task_file,
-        settings=lambda w: json.dumps(GRID.task(w.task).spec.get("prepare"), sort_keys=True),
-        data_dir=DATA_DIR,
+        settings=lambda w: GRID.settings_json(w.task, "prepare"),
+        data_dir=data_dir,
     log:
         f"{LOGS}/prepare/{{task}}.log",
     localrule: True
+    conda:
+        CONDA_ENV
     shell:
         "orca prepare --task {params.task_file} --data-dir {params.data_dir} --done {output.stamp} > {log} 2>&1"
 
@@ -29,10 +26,12 @@ rule fetch:
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "data"),
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
     log:
         f"{LOGS}/fetch/{{task}}.log",
     localrule: True
+    conda:
+        CONDA_ENV
     shell:
         "orca fetch --task {params.task_file} --data-dir {params.data_dir} --done {output.touch_file} > {log} 2>&1"
 

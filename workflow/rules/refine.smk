@@ -1,24 +1,18 @@
 # Refine: fine-tune embedder + body + head for one grid cell; baselines: classical models on the same split.
 
 
-def aligned_embedder(wildcards):
-    if not GRID.trains_embedder(wildcards.aligner):
-        return []
-    return f"{CACHE}/align/{wildcards.task}/{wildcards.backbone}/{wildcards.aligner}/seed{wildcards.seed}/embedder.pt"
-
-
 rule refine:
     input:
         ready=f"{CACHE}/data-ready/{{task}}.ok",
         embedder=aligned_embedder,
     output:
-        f"{RESULTS}/runs/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.json",
+        os.path.join(RESULTS, RUN_PATH),
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "refine"),
         overrides=lambda w: GRID.overrides_json("refine"),
         embedder=lambda w, input: f"--embedder {input.embedder}" if input.embedder else "",
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
     log:
         f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
@@ -29,6 +23,8 @@ rule refine:
         mem_mb=resources_of("mem_mb"),
         runtime=resources_of("runtime_min"),
         gpu=resources_of("gpus"),
+    conda:
+        CONDA_ENV
     shell:
         "orca refine --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
         " --seed {wildcards.seed} {params.embedder} --out {output} --data-dir {params.data_dir}"
@@ -40,12 +36,12 @@ rule baseline:
     input:
         ready=f"{CACHE}/data-ready/{{task}}.ok",
     output:
-        f"{RESULTS}/baselines/{{task}}/{{method}}/seed{{seed}}.json",
+        os.path.join(RESULTS, BASELINE_PATH),
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "baseline"),
         overrides=lambda w: GRID.overrides_json("baseline"),
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
     log:
         f"{LOGS}/baseline/{{task}}/{{method}}/seed{{seed}}.log",
     benchmark:
@@ -54,6 +50,8 @@ rule baseline:
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=lambda w, attempt: 30 * attempt,
+    conda:
+        CONDA_ENV
     shell:
         "orca baseline --task {params.task_file} --method {wildcards.method} --seed {wildcards.seed}"
         " --out {output} --data-dir {params.data_dir} --overrides {params.overrides:q} > {log} 2>&1"

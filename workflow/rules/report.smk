@@ -12,12 +12,16 @@ for _name in config["tables"]:
             table_outputs(_name),
         params:
             table=_name,
+            results=lambda w: RESULTS,
+            reports=lambda w: REPORTS,
             published=f"--published {config['published_csv']}" if config.get("published_csv") else "",
             score=config["tables"][_name].get("score", "test_at_best_val"),
             summary=json.dumps(config["tables"][_name].get("summary"), sort_keys=True),
         log:
             f"{LOGS}/report/{_name}.log",
         localrule: True
+        conda:
+            CONDA_ENV
         shell:
-            "orca report --table {params.table} --results-dir {RESULTS} --reports-dir {REPORTS}"
+            "orca report --table {params.table} --results-dir {params.results} --reports-dir {params.reports}"
             " --score {params.score} --summary {params.summary:q} {params.published} {input.runs} > {log} 2>&1"

@@ -16,6 +16,8 @@ rule source_features:
     resources:
         mem_mb=lambda w, attempt: 4000 * attempt,
         runtime=lambda w, attempt: 60 * attempt,
+    conda:
+        CONDA_ENV
     shell:
         "orca sources --backbone {wildcards.backbone} --out {output.features} --embeddings-out {output.embeddings}"
         " --threads {threads} {params.origin} > {log} 2>&1"

@@ -1,7 +1,7 @@
 """Raw-file download helper shared by the file-based loaders (``arrays``, ``pdebench_hdf5``).
 
-A loader's args may carry ``download``: a list of manifest entries in the same form as a task
-file's ``data.files`` (``{name, urls, md5 | sha256, size}``). :func:`ensure_files` makes each
+A loader's args may carry ``download``: a list of manifest entries (``{name, urls, md5 | sha256, size}``),
+the row's raw files written once in its task file. :func:`ensure_files` makes each
 named file exist under ``folder``: a file already there is accepted (checked against its size,
 and against its checksum once, leaving a ``.<name>.verified`` stamp); a missing one is
 downloaded with pooch from its URLs in order, with a bounded number of retries per URL. The

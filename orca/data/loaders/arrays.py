@@ -27,7 +27,7 @@ Args::
     x: {add_channel_axis: true, scale: 0.00392, append_grid: false}   # applied to every x
     y: {offset: -1, dtype: int64}                                      # applied to every y
     allow_pickle: false          # pickle / pickled .npy containers need true (trusted files only)
-    download: [{name, urls, md5}]  # manifest entries for fetch (as data.files in the task file)
+    download: [{name, urls, md5}]  # manifest entries for fetch (the row's raw files, written once)
     extras: {clip_ids_test: {file: a.h5, key: clip_ids_test}}  # per-sample side arrays <name>_train/_val/_test
                                  # (same specs; _val joins _train; carried as TaskData.extras)
     lazy_inputs: false           # true: x_train / x_test stay on disk (HDF5 datasets, read a batch of rows
@@ -52,7 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
+from ..core import (DataFormatError, DataUnavailableError, TaskData, as_float32, check_args, numeric_targets,
+                    register_loader)
 from ..download.fetching import ensure_files
 from .lazy import LazyRows, is_lazy
 
@@ -312,9 +313,9 @@ def _grid_channels(n: int, h: int, w: int) -> np.ndarray:
     return np.broadcast_to(np.stack([gy, gx])[None], (n, 2, h, w))
 
 
-def _fix_x(x: np.ndarray, opts: dict) -> np.ndarray:
+def _fix_x(x: np.ndarray, opts: dict, where: str = "arrays loader") -> np.ndarray:
     o = {**X_OPTS, **(opts or {})}
-    x = np.asarray(x, dtype=o["dtype"])
+    x = as_float32(x, where) if np.dtype(o["dtype"]) == np.float32 else np.asarray(x, dtype=o["dtype"])
     if o["scale"] is not None:
         x = x * np.float32(o["scale"])
     if o["add_channel_axis"] or x.ndim == 2:
@@ -326,9 +327,9 @@ def _fix_x(x: np.ndarray, opts: dict) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _fix_y(y: np.ndarray, opts: dict) -> np.ndarray:
+def _fix_y(y: np.ndarray, opts: dict, where: str = "arrays loader") -> np.ndarray:
     o = {**Y_OPTS, **(opts or {})}
-    y = np.asarray(y)
+    y = numeric_targets(y, where) if not o["dtype"] else np.asarray(y)
     if o["dtype"]:
         y = y.astype(o["dtype"])
     if o["offset"]:
@@ -448,14 +449,17 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
     for xf, yf in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
         if xf in arr and len(arr[xf]) != len(arr[yf]):
             raise DataFormatError(f"arrays loader: {xf} has {len(arr[xf])} samples but {yf} {len(arr[yf])}")
-    fix_x = (lambda x, _opts: x) if lazy else _fix_x  # lazy inputs are used as stored (checked in _args)
-    xtr, ytr = fix_x(arr["x_train"], a["x"]), _fix_y(arr["y_train"], a["y"])
+    fix_x = (lambda x, _opts, _where: x) if lazy else _fix_x  # lazy inputs are used as stored (checked in _args)
+    def at(field):
+        return f"arrays loader, {root / _outer_file(specs[field])} ({field})"
+
+    xtr, ytr = fix_x(arr["x_train"], a["x"], at("x_train")), _fix_y(arr["y_train"], a["y"], at("y_train"))
     extras = _read_extras(a, root, len(xtr) + (len(arr["x_val"]) if "x_val" in arr else 0)) if a["extras"] else {}
     if "x_val" in arr:
-        xtr = np.concatenate([xtr, _fix_x(arr["x_val"], a["x"])])
-        ytr = np.concatenate([ytr, _fix_y(arr["y_val"], a["y"])])
+        xtr = np.concatenate([xtr, _fix_x(arr["x_val"], a["x"], at("x_val"))])
+        ytr = np.concatenate([ytr, _fix_y(arr["y_val"], a["y"], at("y_val"))])
     if "x_test" in arr:
-        xte, yte = fix_x(arr["x_test"], a["x"]), _fix_y(arr["y_test"], a["y"])
+        xte, yte = fix_x(arr["x_test"], a["x"], at("x_test")), _fix_y(arr["y_test"], a["y"], at("y_test"))
     else:
         xtr, ytr, xte, yte = _split(xtr, ytr, a, seed)
     if xtr.shape[1:] != xte.shape[1:]:
@@ -465,7 +469,7 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
         raise DataFormatError(f"arrays loader: inputs {xtr.shape} are not (N, C, L) or (N, C, H, W); "
                               "use transpose / add_channel_axis")
     info = {"source": f"arrays:{root}", "files": file_names(args)}
-    if ytr.dtype == np.int64 and ytr.ndim == 1:
+    if ytr.dtype == np.int64 and ytr.ndim == 1 and ytr.size and yte.size:  # empty splits: named by the data checks
         info.update(task="classification", num_classes=int(max(ytr.max(), yte.max()) + 1))
     info.update(dict(a["info"] or {}))
     try:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
+from ..core import (DataFormatError, DataUnavailableError, TaskData, as_float32, check_args, numeric_targets,
+                    register_loader)
 
 FIELDS = ("x_train", "y_train", "x_test", "y_test")
 DEFAULT_ARGS = {"path": None, "keys": None, "info": None}
@@ -76,12 +77,13 @@ def _read(p: Path, keys: dict[str, str]) -> dict[str, np.ndarray]:
     return out
 
 
-def _as_x(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+def _as_x(x: np.ndarray, where: str) -> np.ndarray:
+    x = as_float32(x, where)
     return x[:, None, :] if x.ndim == 2 else x
 
 
-def _as_y(y: np.ndarray) -> np.ndarray:
+def _as_y(y: np.ndarray, where: str) -> np.ndarray:
+    y = numeric_targets(y, where)
     if np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
         return y.astype(np.int64)
     y = y.astype(np.float32)
@@ -94,12 +96,12 @@ def load_npz(args: dict, seed: int, data_dir: Path) -> TaskData:
     integer y -> int64 class ids, float y -> float32 (N, K). Seed unused."""
     p, keys = _resolve(args, data_dir)
     arr = _read(p, keys)
-    xtr, xte = _as_x(arr["x_train"]), _as_x(arr["x_test"])
-    ytr, yte = _as_y(arr["y_train"]), _as_y(arr["y_test"])
+    xtr, xte = (_as_x(arr[k], f"npz loader, {p}[{keys[k]}]") for k in ("x_train", "x_test"))
+    ytr, yte = (_as_y(arr[k], f"npz loader, {p}[{keys[k]}]") for k in ("y_train", "y_test"))
     if xtr.ndim < 3 or xtr.shape[1:] != xte.shape[1:]:
         raise DataFormatError(f"npz loader: x shapes {xtr.shape} / {xte.shape} are not (N, C, ...) alike")
     info = {"source": f"npz:{p}"}
-    if ytr.dtype == np.int64 and ytr.ndim == 1:
+    if ytr.dtype == np.int64 and ytr.ndim == 1 and ytr.size and yte.size:  # empty splits: named by the data checks
         info.update(task="classification", num_classes=int(max(ytr.max(), yte.max()) + 1))
     info.update(dict(args.get("info") or {}))
     try:

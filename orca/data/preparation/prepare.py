@@ -5,7 +5,7 @@ A task file may carry ``prepare:``::
     prepare:
       step: nb360_ecg                 # a step registered here (``PREPARERS``)
       root: nb360/ecg                 # folder under the data folder (default: data.args.root)
-      files: [{name, urls, md5 | sha256, size, note}]   # the raw inputs, fetched like data.files
+      files: [{name, urls, md5 | sha256, size, note}]   # the raw inputs, fetched like data.args.download
       args: {...}                     # the step's arguments (checked when the task file is loaded)
 
 :func:`run_prepare` fetches the raw files (:func:`orca.data.download.fetching.ensure_files`), runs the step,
@@ -224,10 +224,10 @@ def run_prepare(task: str, prepare: dict, data_dir: Path, data_args: dict | None
 def prepare_task(task, data_dir: Path, done: Path | None = None, force: bool = False) -> dict:
     """Run the ``prepare:`` step of ``task`` (a loaded :class:`orca.tasks.Task`); return its provenance record,
     also written to ``done`` (the workflow's stamp) when given."""
-    prepare = task.spec.get("prepare")
+    prepare = task.spec.get("prepare")  # the step's own mapping (its schema: the step's module)
     if not prepare:
         raise ValueError(f"{task.path}: task {task.name!r} has no prepare: section; nothing to prepare")
-    prov = run_prepare(task.name, prepare, Path(data_dir), task.spec["data"]["args"], force=force)
+    prov = run_prepare(task.name, prepare, Path(data_dir), task.data.args, force=force)
     if done is not None:
         atomic_write_json(done, prov)
     return prov
