@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .model.backbones import load_body
+from .runtime import atomic_output
 
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 
@@ -111,11 +112,8 @@ def from_arrays(xs_path: str | Path, ys_path: str | Path, max_samples: int = 500
 
 
 def save_source(features: dict, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, xs=features["xs"], ys=features["ys"], origin=np.array(features["origin"]))
-    tmp.replace(path)
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, xs=features["xs"], ys=features["ys"], origin=np.array(features["origin"]))
 
 
 def load_source(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,12 +10,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+from .task_sections import (AlignSpec, DataSpec, EmbedderSpec, EvalSpec, InputSpec, LossSpec, OutputSpec,
+                            PrepareSpec, PublishedRef, RefineSpec, ResourcesSpec, _section)
+
+__all__ = ["AlignSpec", "DataSpec", "EmbedderSpec", "EvalSpec", "InputSpec", "LossSpec", "OutputSpec", "PrepareSpec",
+           "PublishedRef", "RefineSpec", "ResourcesSpec", "STAGE_DEPENDS", "Task", "TaskError", "find_task_files",
+           "load_task", "resolve_task", "settings_hash", "stage_overrides", "stage_paths", "stage_settings",
+           "validate_spec"]
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "task.schema.yaml"
 
@@ -35,128 +43,6 @@ DATA_DEFAULTS = {"val_fraction": 0.1}
 
 class TaskError(ValueError):
     """A task file that cannot be used; the message names the file, the field and the fix."""
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """input: ``modality`` "1d" (C, L) or "2d" (C, H, W); ``shape`` per sample, checked against the data."""
-    modality: str
-    shape: tuple[int, ...] | None = None
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    """output: ``kind`` (classification, multilabel, regression, dense), ``num_outputs`` (None: from the
-    data), ``ignore`` ({nan: true} / {value: v}: target entries that count in neither loss nor metric)."""
-    kind: str
-    num_outputs: int | None = None
-    ignore: dict | None = None
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """data: the loader, its arguments, the validation share and the optional normalisation."""
-    loader: str
-    args: dict
-    val_fraction: float
-    normalize: dict | None = None
-
-    @property
-    def lazy_inputs(self) -> bool:
-        return bool(self.args.get("lazy_inputs"))
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    name: str
-    class_weights: str | list | None = None
-    pos_weight: float | None = None
-    label_smoothing: float | None = None
-
-    def options(self) -> dict:
-        """The options set (besides the name), as keyword arguments of ``orca.losses.make_loss``."""
-        return {k: v for k, v in (("class_weights", self.class_weights), ("pos_weight", self.pos_weight),
-                                  ("label_smoothing", self.label_smoothing)) if v is not None}
-
-
-@dataclass(frozen=True)
-class EmbedderSpec:
-    """embedder: 1d ``target_seq_len`` tokens at most; 2d ``patch_size`` pixels, inputs resized to ``image_size``."""
-    target_seq_len: int
-    patch_size: int
-    image_size: int | None = None
-
-
-@dataclass(frozen=True)
-class AlignSpec:
-    epochs: int
-    maxsamples: int
-    lr: float
-    optimizer: str
-    step_size: int
-    gamma: float
-    pseudo_labels: int
-    max_source: int
-
-
-@dataclass(frozen=True)
-class RefineSpec:
-    epochs: int
-    batch_size: int
-    eval_batch_size: int
-    optimizer: str
-    lr: float
-    weight_decay: float
-    momentum: float
-    warmup_epochs: int
-    decay_epochs: tuple[int, ...]
-    gamma: float
-    accum: int
-    clip: float
-    dropout: float
-    val_fraction: float | None = None
-    augment: dict | None = None
-
-
-@dataclass(frozen=True)
-class EvalSpec:
-    """eval: ``group_by`` names per-sample id arrays; outputs are averaged per id before the metric."""
-    group_by: str | None = None
-
-
-@dataclass(frozen=True)
-class ResourcesSpec:
-    mem_mb: int
-    runtime_min: int
-    gpus: int
-    cpus: int
-
-
-@dataclass(frozen=True)
-class PublishedRef:
-    """A key into the shared paper tables: (table, task[, method])."""
-    table: str
-    task: str
-    method: str | None = None
-
-
-@dataclass(frozen=True)
-class PrepareSpec:
-    """prepare: a step registered in orca.data.preparation (``step``) with its raw ``files`` and ``args``."""
-    step: str
-    files: tuple[dict, ...]
-    root: str | None = None
-    args: dict | None = None
-
-
-def _section(cls, values: dict):
-    """``cls`` from one validated section; lists become tuples where the field is a tuple of numbers."""
-    names = {f.name for f in fields(cls)}
-    unknown = set(values) - names
-    if unknown:  # the schema allows a key the typed task does not carry: add it to ``cls``
-        raise TypeError(f"{cls.__name__} has no field for {', '.join(sorted(unknown))}")
-    return cls(**{k: (tuple(v) if isinstance(v, list) and k in ("shape", "decay_epochs", "files") else v)
-                  for k, v in values.items()})
 
 
 @dataclass(frozen=True)

@@ -26,26 +26,24 @@ def tasks():
 
 
 def test_every_task_file_validates_and_suites_are_complete(tasks):
-    counts = Counter(t["suite"] for t in tasks.values())
+    counts = Counter(t.suite for t in tasks.values())
     for suite, n in PAPER_SUITES.items():
         assert counts[suite] == n, f"{suite}: {counts[suite]} task files, expected {n}"
     for t in tasks.values():
-        assert t.path.parent.name == t["suite"], f"{t.path}: suite {t['suite']!r} differs from its folder"
-    assert {t["metric"] for t in tasks.values()} <= set(METRICS)
+        assert t.path.parent.name == t.suite, f"{t.path}: suite {t.suite!r} differs from its folder"
+    assert {t.metric for t in tasks.values()} <= set(METRICS)
 
 
 def test_paper_rows_ask_for_a_gpu_and_carry_download_facts(tasks):
     for t in tasks.values():
-        if t["suite"] not in PAPER_SUITES:
+        if t.suite not in PAPER_SUITES:
             continue
-        assert t["resources"]["gpus"] == 1, t.path
-        for entry in t["data"].get("files", []):
+        assert t.resources.gpus == 1, t.path
+        for entry in t.data.args.get("download", []):
             assert entry.get("urls") or entry.get("note"), f"{t.path}: {entry['name']} has no URL and no note"
             if entry.get("md5"):
                 assert re.fullmatch(r"[0-9a-f]{32}", entry["md5"]), t.path
         # files listed in the manifest are what the fetcher downloads
-        if "download" in t["data"]["args"]:
-            assert t["data"]["args"]["download"] == t["data"].get("files", t["data"]["args"]["download"])
 
 
 def test_openml_rows_match_the_original_configs(tasks):
@@ -53,13 +51,13 @@ def test_openml_rows_match_the_original_configs(tasks):
         pytest.skip("shared/paper/orca_configs.csv not beside the repo")
     rows = [r for r in csv.DictReader(CONFIGS.open()) if r["openml_dataset_id"]]
     ids = {int(r["openml_dataset_id"]) for r in rows}
-    ours = {t["data"]["args"]["dataset_id"] for t in tasks.values() if t["suite"] == "openml"}
+    ours = {t.data.args["dataset_id"] for t in tasks.values() if t.suite == "openml"}
     assert ours == ids and sum(r["in_tabpfn30"] == "yes" for r in rows) == 30
     for r in rows:
         t = tasks[f"openml-{r['openml_dataset_id']}"]
-        assert t["refine"]["epochs"] == int(r["epochs"]) and t["refine"]["lr"] == float(r["lr"])
-        assert t["refine"]["batch_size"] == int(r["batch_size"]) and t["align"]["epochs"] == int(r["embedder_epochs"])
-        assert "offline_copy" not in t["data"]["args"]
+        assert t.refine.epochs == int(r["epochs"]) and t.refine.lr == float(r["lr"])
+        assert t.refine.batch_size == int(r["batch_size"]) and t.align.epochs == int(r["embedder_epochs"])
+        assert "offline_copy" not in t.data.args
 
 
 def test_published_keys_join_published_csv(tasks):
@@ -68,8 +66,8 @@ def test_published_keys_join_published_csv(tasks):
     pub = {(r["table"], r["task"]) for r in csv.DictReader(PUBLISHED.open())}
     keyed = 0
     for t in tasks.values():
-        for key in t["published"]:
-            assert (key["table"], key["task"]) in pub, f"{t.path}: {key} is not in published.csv"
+        for key in t.published:
+            assert (key.table, key.task) in pub, f"{t.path}: {key} is not in published.csv"
             keyed += 1
     assert keyed == 19  # 10 NAS-Bench-360 rows + 9 PDEBench rows
 
@@ -82,14 +80,14 @@ def _expected_jobs(config: dict, tasks: dict) -> int:
         for task in tab["tasks"]:
             fetches.add(task)
             bbs = tab["backbones"]
-            for bb in bbs if isinstance(bbs, list) else bbs[tasks[task]["input"]["modality"]]:
+            for bb in bbs if isinstance(bbs, list) else bbs[tasks[task].input.modality]:
                 bodies.add(bb)
                 for al in tab["aligners"]:
                     for s in tab["seeds"]:
                         cells.add((task, bb, al, s))
                         if trains.get(al, True):
                             aligns.add((task, bb, al, s))
-            if tasks[task]["output"]["kind"] in ("classification", "regression"):
+            if tasks[task].output.kind in ("classification", "regression"):
                 baselines.update((task, m, s) for m in tab.get("baselines", []) for s in tab["seeds"])
     prepares = {t for t in fetches if tasks[t].spec.get("prepare")}  # rows whose raw archives need converting
     return (len(cells) + len(aligns) + len(baselines) + len(fetches) + len(prepares) + len(bodies)
@@ -116,12 +114,12 @@ def test_paper_grid_plans_offline(tasks):
 def test_paper_grid_covers_every_paper_row(tasks):
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     used = {t for name in config["targets"] for t in config["tables"][name]["tasks"]}
-    paper = {n for n, t in tasks.items() if t["suite"] in PAPER_SUITES}
+    paper = {n for n, t in tasks.items() if t.suite in PAPER_SUITES}
     assert paper == used & paper
     for name in config["targets"]:
         tab = config["tables"][name]
         assert set(tab["aligners"]) == {"none", "l2", "mmd", "otdd-exact", "otdd-gaussian"} and tab["seeds"] == [0, 1, 2]
         for t in tab["tasks"]:
-            want = {"1d": {"roberta-base", "bert-base-uncased"}, "2d": {"swin-base"}}[tasks[t]["input"]["modality"]]
+            want = {"1d": {"roberta-base", "bert-base-uncased"}, "2d": {"swin-base"}}[tasks[t].input.modality]
             bbs = tab["backbones"]
-            assert set(bbs if isinstance(bbs, list) else bbs[tasks[t]["input"]["modality"]]) <= want, (name, t)
+            assert set(bbs if isinstance(bbs, list) else bbs[tasks[t].input.modality]) <= want, (name, t)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..runtime import atomic_output
 from .loaders.lazy import LazyRows, is_lazy
 # Bump when any loader's output changes, so old prepared files are not reused.
 PREPARED_FORMAT_VERSION = 1
@@ -159,7 +158,7 @@ def prepared_path(loader: str, args: dict, seed: int, data_dir: Path) -> Path:
 
 
 def save_prepared(data: TaskData, path: Path) -> None:
-    """Write ``data`` to ``path`` (.npz, no pickles) atomically via tmp file + os.replace."""
+    """Write ``data`` to ``path`` (.npz, no pickles) atomically (orca.runtime.atomic_output)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.asarray(getattr(data, k)) for k in _ARRAY_FIELDS if not is_lazy(getattr(data, k))}
     for k in (k for k in _ARRAY_FIELDS if is_lazy(getattr(data, k))):  # the HDF5 file holds them: store where
@@ -168,15 +167,8 @@ def save_prepared(data: TaskData, path: Path) -> None:
         arrays[_LAZY_PREFIX + k + "__rows"] = x.indices
     arrays["info_json"] = np.array(json.dumps(data.info, sort_keys=True))
     arrays.update({_EXTRA_PREFIX + k: np.asarray(v) for k, v in data.extras.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def read_prepared(path: Path) -> TaskData:

@@ -32,7 +32,8 @@ def output_shape(kind: str, num_outputs: int, y_sample_shape: tuple[int, ...]) -
     return (num_outputs,)
 
 
-def count_tokens(embedder: nn.Module, sample_shape: tuple[int, ...]) -> int:
+def count_tokens(embedder: nn.Module) -> int:
+    """Tokens the embedder emits per sample: the patch grid's size (2D) or its sequence length (1D)."""
     if getattr(embedder, "grid", None):
         return math.prod(embedder.grid)
     return embedder.num_tokens
@@ -42,7 +43,7 @@ def build_model(body, modality: str, sample_shape: tuple[int, ...], embedder_set
                 kind: str, out_shape: tuple[int, ...], dropout: float = 0.0) -> OrcaModel:
     """Assemble embedder (initialised from the body), body and head for one task."""
     embedder = build_embedder(modality, sample_shape, body.embedding_init(), embedder_settings)
-    num_tokens = count_tokens(embedder, sample_shape)
+    num_tokens = count_tokens(embedder)
     if body.family == "image" and getattr(embedder, "grid", None):
         g = embedder.grid
         num_tokens = math.prod(-(-s // body.downsample) for s in g)

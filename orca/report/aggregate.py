@@ -7,7 +7,6 @@ refuses to mix runs made with different settings or to count a seed twice.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from ..records import read_record
 
 __all__ = [
     "GROUP_KEYS", "SCORES", "METRIC_TO_PUBLISHED", "DEFAULT_METHOD_MAP", "SUMMARY_COLUMNS",
@@ -52,14 +53,11 @@ SUMMARY_COLUMNS = [
 
 
 def _read_one(path: Path, default_table: str | None = None) -> dict:
-    with open(path) as f:
-        r = json.load(f)
+    r = read_record(path).to_json()  # ValueError naming the file when a required field is missing
     if r.get("table") is None and default_table is not None:
         r["table"] = default_table
-    missing = [k for k in ("table", "task", "backbone", "method", "seed", "metric", "scores", "settings_hash")
-               if k not in r]
-    if missing:
-        raise ValueError(f"run file {path}: missing fields {missing}")
+    if "table" not in r:
+        raise ValueError(f"run file {path}: missing fields ['table']")
     prov = r.get("provenance") or {}
     pk = r.get("published_key") or {}
     row = {

@@ -9,22 +9,23 @@ classes use k-means pseudo-labels of their targets.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..model.backbones import EmbeddingInit, load_body
-from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
-from ..data.loaders.lazy import is_lazy
-from ..model.embedders import build_embedder
-from ..evaluation import fill_ignored
-from ..optim import make_optimizer
-from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
-from ..sources import cluster_labels, load_source
-from ..taskdata import prepare_split
-from ..tasks import Task, settings_hash, stage_settings
 from ..align.distances import make_aligner
+from ..checkpoint import Checkpointer, Preempted, StopFlag
+from ..data.loaders.lazy import is_lazy
+from ..evaluation import fill_ignored
+from ..model.backbones import EmbeddingInit, load_body
+from ..model.embedders import build_embedder
+from ..optim import make_optimizer
+from ..runtime import atomic_torch_save, atomic_write_json, provenance
+from ..sources import cluster_labels, load_source
+from ..tasks import Task
+from .common import resume, setup, snapshot
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -36,6 +37,21 @@ def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
     return cluster_labels(y.reshape(len(y), -1).astype(np.float32), k=k, seed=seed)
 
 
+@dataclass
+class _ClassLoop:
+    """The class-wise loop's inputs: training rows per class id, each class's weight, the aligner."""
+    embedder: torch.nn.Module
+    distance: object  # a prepared aligner from orca.align.distances.make_aligner
+    x_train: object  # tensor, or LazyRows for out-of-core inputs
+    classes: np.ndarray
+    weights: np.ndarray  # (num_classes,) each class's share of the training set
+    by_class: dict
+    maxsamples: int
+    generator: torch.Generator
+    device: torch.device
+    task_path: Path
+
+
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
               data_dir: str | Path, device: str | None = None, body=None, log=print,
               checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
@@ -45,66 +61,39 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     else from ``body`` or the loaded pretrained body. With ``checkpoint_dir`` the state is saved after
     every epoch and a restarted job resumes from it.
     """
-    start = time.time()
-    check_writable(Path(out_dir) / "embedder.pt")
-    settings = stage_settings(task, "align")
-    cfg = task.align
-    dev = pick_device(device)
-    gen = seed_everything(seed)
-    data = prepare_split(task, seed, data_dir)
+    out_dir = Path(out_dir)
+    run = setup(task, "align", seed, data_dir, out_dir / "embedder.pt", device)
+    cfg, dev, gen, data = task.align, run.device, run.generator, run.data
     init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
     embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder).to(dev)
-
-    labels = align_labels(task, data.y_train, cfg.pseudo_labels, seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    weights = counts / counts.sum()
-    by_class = {int(c): np.flatnonzero(labels == c) for c in classes}
-
-    src_x, src_y = load_source(source_path)
-    if cfg.max_source and len(src_x) > cfg.max_source:
-        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg.max_source]
-        src_x, src_y = src_x[keep], src_y[keep]
-    if src_x.shape[1] != init.width:
-        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
-                         f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner)
-    distance.prepare(src_x.to(dev), src_y.to(dev))
-
+    loop, num_source = _class_loop(task, run, embedder, backbone, aligner, source_path, init.width, seed)
     optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
+    ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{run.settings_hash}")
     history, first_epoch = [], 0
-    ckpt = Checkpointer(checkpoint_dir,
-                        f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}")
-    state = ckpt.load()
+    state = resume(ckpt, gen, model=embedder, optimizer=optimizer, scheduler=scheduler)
     if state is not None:
-        embedder.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"], gen)
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
     with StopFlag() as stop:
         for epoch in range(first_epoch, cfg.epochs):
-            total = _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch)
+            total = _align_epoch(loop, epoch)
             optimizer.step()
             scheduler.step()
             history.append(total)
             log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg.epochs} "
                 f"distance {total:.5g}")
-            ckpt.save({"model": embedder.state_dict(), "optimizer": optimizer.state_dict(),
-                       "scheduler": scheduler.state_dict(), "rng": rng_state(gen), "history": history,
-                       "epoch": epoch + 1})
+            ckpt.save({**snapshot(gen, model=embedder, optimizer=optimizer, scheduler=scheduler),
+                       "history": history, "epoch": epoch + 1})
             if stop.requested and epoch + 1 < cfg.epochs:
                 raise Preempted(f"align stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
 
-    out_dir = Path(out_dir)
     record = {
         "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
-        "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
-        "source": str(source_path), "num_source": len(src_x),
-        "settings": settings, "settings_hash": settings_hash(settings),
-        "wall_time_s": round(time.time() - start, 3), "provenance": provenance(dev),
+        "distance_per_epoch": history, "num_classes": len(loop.classes), "data_sha256": data.checksum(),
+        "source": str(source_path), "num_source": num_source,
+        "settings": run.settings, "settings_hash": run.settings_hash,
+        "wall_time_s": round(time.time() - run.started, 3), "provenance": provenance(dev),
     }
     atomic_torch_save({k: v.cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
     atomic_write_json(out_dir / "align.json", record)
@@ -112,25 +101,48 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     return record
 
 
-def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch) -> float:
+def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, source_path, width: int,
+                seed: int) -> tuple[_ClassLoop, int]:
+    """Class ids and weights of the training rows, and the aligner prepared on the source features (at most
+    align.max_source of them, a seeded draw). Returns the loop's inputs and the number of source features."""
+    cfg, dev, data = task.align, run.device, run.data
+    labels = align_labels(task, data.y_train, cfg.pseudo_labels, seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    by_class = {int(c): np.flatnonzero(labels == c) for c in classes}
+    src_x, src_y = load_source(source_path)
+    if cfg.max_source and len(src_x) > cfg.max_source:
+        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg.max_source]
+        src_x, src_y = src_x[keep], src_y[keep]
+    if src_x.shape[1] != width:
+        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
+                         f"rebuild the source features of {backbone}")
+    distance = make_aligner(aligner)
+    distance.prepare(src_x.to(dev), src_y.to(dev))
+    x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
+    loop = _ClassLoop(embedder, distance, x_train, classes, counts / counts.sum(), by_class, cfg.maxsamples,
+                      run.generator, dev, task.path)
+    return loop, len(src_x)
+
+
+def _align_epoch(loop: _ClassLoop, epoch: int) -> float:
     """One epoch of the paper's class-wise loop: gradients accumulate over classes (zeroed here); the caller
     takes the optimizer step. Returns the epoch's class-weighted distance."""
-    for p in embedder.parameters():
+    for p in loop.embedder.parameters():
         p.grad = None
     total = 0.0
-    for ci in torch.randperm(len(classes), generator=gen).tolist():
-        idx = by_class[int(classes[ci])]
-        if len(idx) > cfg.maxsamples:
-            pick = torch.randperm(len(idx), generator=gen)[: cfg.maxsamples].numpy()
+    for ci in torch.randperm(len(loop.classes), generator=loop.generator).tolist():
+        idx = loop.by_class[int(loop.classes[ci])]
+        if len(idx) > loop.maxsamples:
+            pick = torch.randperm(len(idx), generator=loop.generator)[: loop.maxsamples].numpy()
             idx = idx[np.sort(pick)]
-        xb = torch.from_numpy(x_train[idx]) if is_lazy(x_train) else x_train[idx]
-        tokens, _ = embedder(xb.to(dev))
+        xb = torch.from_numpy(loop.x_train[idx]) if is_lazy(loop.x_train) else loop.x_train[idx]
+        tokens, _ = loop.embedder(xb.to(loop.device))
         feats = tokens.mean(dim=1)
-        target_y = torch.full((len(idx),), int(classes[ci]), dtype=torch.long, device=dev)
-        loss = float(weights[ci]) * distance(feats, target_y)
+        target_y = torch.full((len(idx),), int(loop.classes[ci]), dtype=torch.long, device=loop.device)
+        loss = float(loop.weights[ci]) * loop.distance(feats, target_y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"align distance became {loss.item()} at epoch {epoch + 1}, class "
-                                     f"{int(classes[ci])}; lower align.lr in {task.path}")
+                                     f"{int(loop.classes[ci])}; lower align.lr in {loop.task_path}")
         loss.backward()
         total += loss.item()
     return total

@@ -5,7 +5,6 @@ scored on the same test split with the same metric.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -13,9 +12,9 @@ import numpy as np
 
 from ..evaluation import score
 from ..metrics import get_metric
-from ..runtime import atomic_write_json, check_writable, provenance
-from ..taskdata import prepare_split
-from ..tasks import Task, settings_hash, stage_settings
+from ..records import build_record, write_record
+from ..tasks import Task
+from .common import setup
 
 
 def _xgboost(kind: str, seed: int):
@@ -53,29 +52,16 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     if task.data.lazy_inputs:
         raise ValueError(f"baseline {method!r} fits on all inputs in memory, but task {task.name!r} keeps them on "
                          "disk (data.args.lazy_inputs); leave the baseline out of this task's table")
-    start = time.time()
-    check_writable(out_path)
-    np.random.seed(seed)
-    data = prepare_split(task, seed, data_dir)
-    metric = get_metric(task.metric)
+    run = setup(task, "baseline", seed, data_dir, out_path, uses_torch=False, extra_settings={"baseline": method})
+    data, metric = run.data, get_metric(task.metric)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     y_fit = data.y_train if kind == "classification" else data.y_train.reshape(len(data.y_train), -1)
     model = BASELINES[method](kind, seed).fit(flat(data.x_train), y_fit)
     ignore = task.output.ignore
     val = score(metric, data.y_val, scores_of(model, flat(data.x_val), kind), data.groups_val, ignore)
     test = score(metric, data.y_test, scores_of(model, flat(data.x_test), kind), data.groups_test, ignore)
-    settings = {**stage_settings(task, "baseline"), "baseline": method}
-    record = {
-        "task": task.name, "task_title": task.title, "suite": task.suite, "backbone": "-",
-        "method": method, "seed": seed, "metric": metric.name, "metric_display": metric.display,
-        "higher_is_better": metric.higher_is_better,
-        "scores": {"test_at_best_val": test, "test_last_epoch": test, "best_val": val, "best_epoch": None},
-        "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
-        "data_sha256": data.checksum(),
-        "settings": settings, "settings_hash": settings_hash(settings),
-        "published_key": task.published_key,
-        "wall_time_s": round(time.time() - start, 3),
-        "provenance": {**provenance(), "run_file": str(out_path)},
-    }
-    atomic_write_json(out_path, record)
-    return record
+    scores = {"test_at_best_val": test, "test_last_epoch": test, "best_val": val, "best_epoch": None}
+    record = build_record(task, "-", method, seed, metric, scores, data, run.settings, run.settings_hash,
+                          run.started, out_path)
+    write_record(record, out_path)
+    return record.to_json()

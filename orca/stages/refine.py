@@ -8,25 +8,26 @@ Records two test scores under their own names:
 from __future__ import annotations
 
 import copy
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..augment import make_augmenter
-from ..model.backbones import load_body
-from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
+from ..checkpoint import Checkpointer, Preempted, StopFlag
 from ..data.download.fetching import file_digest
 from ..data.loaders.lazy import is_lazy, read_rows
 from ..evaluation import score
 from ..losses import make_loss
 from ..metrics import get_metric
+from ..model.backbones import load_body
 from ..model.network import build_model, output_shape
 from ..optim import epoch_lr_factor, make_optimizer
-from ..runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
-from ..taskdata import num_outputs, prepare_split
-from ..tasks import Task, settings_hash, stage_settings
+from ..records import build_record, write_record
+from ..taskdata import num_outputs
+from ..tasks import Task
+from .common import resume, setup, snapshot
 
 
 def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
@@ -52,6 +53,39 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
     return new > old if higher_is_better else new < old
 
 
+@dataclass
+class _Training:
+    """What the refine loop works with (built once per run); ``t`` is the whole training state, and a
+    checkpoint is a snapshot of it plus the model, optimizer, scheduler and RNG states."""
+    cfg: object  # orca.tasks.RefineSpec
+    model: torch.nn.Module
+    forward: object  # model, or model followed by the target decoder
+    loss_fn: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    x_train: object  # tensor, or LazyRows for out-of-core inputs
+    y_train: torch.Tensor
+    augment: object
+    evaluate: object  # (y, x, groups) -> score
+    metric: object
+    device: torch.device
+    generator: torch.Generator
+    ckpt: Checkpointer
+    label: str
+    log: object
+    task_path: Path
+    t: dict = field(default_factory=lambda: {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0,
+                                             "history": [], "best_val": None, "best_epoch": -1, "best_state": None})
+
+    @property
+    def num_batches(self) -> int:
+        return -(-len(self.x_train) // self.cfg.batch_size)
+
+    def snapshot(self) -> dict:
+        return {**self.t, **snapshot(self.generator, model=self.model, optimizer=self.optimizer,
+                                     scheduler=self.scheduler)}
+
+
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
                checkpoint_dir: str | Path | None = None) -> dict:
@@ -61,33 +95,48 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
-    start = time.time()
-    check_writable(out_path)
-    settings = stage_settings(task, "refine")
-    cfg = task.refine
-    kind = task.output.kind
-    metric = get_metric(task.metric)
-    dev = pick_device(device)
-    gen = seed_everything(seed)
-    data = prepare_split(task, seed, data_dir)
+    run = setup(task, "refine", seed, data_dir, out_path, device)
+    data, metric = run.data, get_metric(task.metric)
     k = num_outputs(task, data.y_train, data.info)
     body = body or load_body(backbone)
-    model = build_model(body, task.input.modality, data.sample_shape, task.embedder, kind,
-                        output_shape(kind, k, data.y_train.shape[1:]), cfg.dropout)
+    model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
+                        output_shape(task.output.kind, k, data.y_train.shape[1:]), task.refine.dropout)
     if embedder_path is not None:
         load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
-    model.to(dev)
+    model.to(run.device)
+    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-seed{seed}-{run.settings_hash}"
+                        f"-{_file_digest(embedder_path)}")
+    tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {aligner} seed {seed}", log)
+    state = resume(ckpt, run.generator, model=model, optimizer=tr.optimizer, scheduler=tr.scheduler)
+    if state is not None:
+        tr.t.update(state)
+        log(f"[refine {task.name}] resuming at epoch {tr.t['epoch'] + 1}, batch {tr.t['next_batch']} from {ckpt.path}")
+    with StopFlag() as stop:
+        while tr.t["epoch"] < tr.cfg.epochs:
+            _train_epoch(tr, stop)
+            _end_epoch(tr, data, stop)
+    scores = _final_scores(tr, data)
+    record = build_record(task, backbone, aligner, seed, metric, scores, data, run.settings, run.settings_hash,
+                          run.started, out_path, run.device, history=tr.t["history"],
+                          embedder=str(embedder_path) if embedder_path else None)
+    write_record(record, out_path)
+    ckpt.remove()
+    return record.to_json()
 
+
+def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, label: str, log) -> _Training:
+    """Loss, optimizer, schedule, augmentation and scoring for one run (in the order the numbers depend on)."""
+    cfg, data, dev, ignore = task.refine, run.data, run.device, task.output.ignore
     loss_opts = task.loss.options()
     if loss_opts.get("class_weights") == "balanced":
         loss_opts.update(y_train=data.y_train, num_classes=k)
-    ignore = task.output.ignore
     if ignore:
         loss_opts["ignore"] = ignore
     loss_fn = make_loss(task.loss.name, **loss_opts).to(dev)
     # with normalised targets the model predicts standardised values; loss and metric see them decoded
     decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None
     forward = model if decode is None else (lambda xb: decode(model(xb)))
+    metric = get_metric(task.metric)
 
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return score(metric, y, predict(model, x, cfg.eval_batch_size, dev, decode), groups=groups, ignore=ignore)
@@ -95,100 +144,73 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: epoch_lr_factor(e, cfg.warmup_epochs, cfg.decay_epochs, cfg.gamma))
-
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
-    y_train = as_target(data.y_train, kind)
     augment = make_augmenter(cfg.augment, seed, data.sample_shape[0], task.input.modality,
                              (task.data.normalize or {}).get("inputs"))  # refine.augment; identity when unset
-    n, bs, accum = len(x_train), cfg.batch_size, cfg.accum
-    num_batches = -(-n // bs)
-    # t: the whole training state; checkpoints are snapshots of it
-    t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
-         "best_val": None, "best_epoch": -1, "best_state": None}
-    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}"
-                        f"-{_file_digest(embedder_path)}")
+    return _Training(cfg, model, forward, loss_fn, optimizer, scheduler, x_train,
+                     as_target(data.y_train, task.output.kind), augment, evaluate, metric, dev, run.generator,
+                     ckpt, label, log, task.path)
 
-    def snapshot() -> dict:
-        return {**t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_state(gen)}
 
-    state = ckpt.load()
-    if state is not None:
-        model.load_state_dict(state.pop("model"))
-        optimizer.load_state_dict(state.pop("optimizer"))
-        scheduler.load_state_dict(state.pop("scheduler"))
-        set_rng_state(state.pop("rng"), gen)
-        t.update(state)
-        log(f"[refine {task.name}] resuming at epoch {t['epoch'] + 1}, batch {t['next_batch']} from {ckpt.path}")
+def _train_epoch(tr: _Training, stop) -> None:
+    """The training batches of epoch ``t["epoch"]`` from ``t["next_batch"]`` on, with gradient accumulation;
+    on a stop request the state is saved at the next optimizer step and the job exits (Preempted)."""
+    t, cfg, dev = tr.t, tr.cfg, tr.device
+    epoch, bs, accum, num_batches = t["epoch"], cfg.batch_size, cfg.accum, tr.num_batches
+    if t["order"] is None:
+        t.update(order=torch.randperm(len(tr.x_train), generator=tr.generator), next_batch=0, running=0.0)
+    tr.model.train()
+    tr.optimizer.zero_grad(set_to_none=True)
+    for b in range(t["next_batch"], num_batches):
+        idx = t["order"][b * bs: (b + 1) * bs]
+        loss = tr.loss_fn(tr.forward(tr.augment(_batch(tr.x_train, idx), epoch, b).to(dev)), tr.y_train[idx].to(dev))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
+                f"or set refine.clip in {tr.task_path} (the last good checkpoint is kept: {tr.ckpt.path})")
+        (loss / accum).backward()
+        t["running"] += loss.item()
+        t["step"] += 1
+        if (b + 1) % accum == 0 or b + 1 == num_batches:
+            if cfg.clip and cfg.clip > 0:
+                torch.nn.utils.clip_grad_norm_(tr.model.parameters(), cfg.clip)
+            tr.optimizer.step()
+            tr.optimizer.zero_grad(set_to_none=True)
+            t["next_batch"] = b + 1
+            if stop.requested and b + 1 < num_batches:
+                tr.ckpt.save(tr.snapshot())
+                raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {tr.ckpt.path}")
 
-    with StopFlag() as stop:
-        while t["epoch"] < cfg.epochs:
-            epoch = t["epoch"]
-            if t["order"] is None:
-                t.update(order=torch.randperm(n, generator=gen), next_batch=0, running=0.0)
-            model.train()
-            optimizer.zero_grad(set_to_none=True)
-            for b in range(t["next_batch"], num_batches):
-                idx = t["order"][b * bs: (b + 1) * bs]
-                loss = loss_fn(forward(augment(_batch(x_train, idx), epoch, b).to(dev)), y_train[idx].to(dev))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
-                        f"or set refine.clip in {task.path} (the last good checkpoint is kept: {ckpt.path})")
-                (loss / accum).backward()
-                t["running"] += loss.item()
-                t["step"] += 1
-                if (b + 1) % accum == 0 or b + 1 == num_batches:
-                    if cfg.clip and cfg.clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    t["next_batch"] = b + 1
-                    if stop.requested and b + 1 < num_batches:
-                        ckpt.save(snapshot())
-                        raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {ckpt.path}")
-            scheduler.step()
-            val = evaluate(data.y_val, data.x_val, data.groups_val)
-            if is_better(val, t["best_val"], metric.higher_is_better):
-                t["best_val"], t["best_epoch"] = val, epoch
-                t["best_state"] = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
-            train_loss = t["running"] / num_batches
-            t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
-            t.update(epoch=epoch + 1, order=None, next_batch=0)
-            log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg.epochs} "
-                f"loss {train_loss:.4g} val {metric.name} {val:.4g}")
-            if t["epoch"] < cfg.epochs:
-                ckpt.save(snapshot())
-                if stop.requested:
-                    raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
-    history, best_val, best_epoch, best_state = t["history"], t["best_val"], t["best_epoch"], t["best_state"]
 
-    test_last = evaluate(data.y_test, data.x_test, data.groups_test)
+def _end_epoch(tr: _Training, data, stop) -> None:
+    """Schedule step, validation score, best-so-far weights, history, log line and checkpoint."""
+    t, epoch = tr.t, tr.t["epoch"]
+    tr.scheduler.step()
+    val = tr.evaluate(data.y_val, data.x_val, data.groups_val)
+    if is_better(val, t["best_val"], tr.metric.higher_is_better):
+        t["best_val"], t["best_epoch"] = val, epoch
+        t["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in tr.model.state_dict().items()})
+    train_loss = t["running"] / tr.num_batches
+    t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
+    t.update(epoch=epoch + 1, order=None, next_batch=0)
+    tr.log(f"[{tr.label}] epoch {epoch + 1}/{tr.cfg.epochs} loss {train_loss:.4g} val {tr.metric.name} {val:.4g}")
+    if t["epoch"] < tr.cfg.epochs:
+        tr.ckpt.save(tr.snapshot())
+        if stop.requested:
+            raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {tr.ckpt.path}")
+
+
+def _final_scores(tr: _Training, data) -> dict:
+    """Test score after the last epoch and with the best-validation weights (the same when that was the last)."""
+    t = tr.t
+    test_last = tr.evaluate(data.y_test, data.x_test, data.groups_test)
     test_best = test_last
-    if best_state is not None and best_epoch != cfg.epochs - 1:
-        model.load_state_dict(best_state)
-        test_best = evaluate(data.y_test, data.x_test, data.groups_test)
-
-    dev_info = provenance(dev)
-    record = {
-        "task": task.name, "task_title": task.title, "suite": task.suite, "backbone": backbone,
-        "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
-        "higher_is_better": metric.higher_is_better,
-        "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
-                   "best_epoch": best_epoch + 1},
-        "history": history,
-        "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
-        "data_sha256": data.checksum(),
-        "embedder": str(embedder_path) if embedder_path else None,
-        "settings": settings, "settings_hash": settings_hash(settings),
-        "published_key": task.published_key,
-        "wall_time_s": round(time.time() - start, 3),
-        "provenance": {**dev_info, "run_file": str(out_path)},
-    }
-    atomic_write_json(out_path, record)
-    ckpt.remove()
-    return record
+    if t["best_state"] is not None and t["best_epoch"] != tr.cfg.epochs - 1:
+        tr.model.load_state_dict(t["best_state"])
+        test_best = tr.evaluate(data.y_test, data.x_test, data.groups_test)
+    return {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": t["best_val"],
+            "best_epoch": t["best_epoch"] + 1}
 
 
 def load_embedder(embedder: torch.nn.Module, path: str | Path, expected: str) -> None:

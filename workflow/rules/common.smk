@@ -35,7 +35,7 @@ def resources_of(key):
     """Per-job resources read from the task file (not from the rule); later attempts get more."""
 
     def get(wildcards, attempt):
-        value = GRID.task(wildcards.task)["resources"][key]
+        value = getattr(GRID.task(wildcards.task).resources, key)
         return value * attempt if key in ("mem_mb", "runtime_min") else value
 
     return get

@@ -265,7 +265,7 @@ def _read_hdf5(fh, key: str | None, where: str, matlab: bool = False):
     return np.transpose(arr) if matlab else arr
 
 
-def read_array(spec: dict, root: Path, allow_pickle: bool, cache: dict | None = None) -> np.ndarray:
+def read_array(spec: dict, root: Path, allow_pickle: bool) -> np.ndarray:
     """Read one array described by ``spec`` from files under ``root``."""
     outer, _, inner = spec["file"].partition("::")
     path = root / outer
@@ -361,7 +361,8 @@ def _split_indices(n: int, a: dict) -> tuple[np.ndarray, np.ndarray]:
     return tr, te
 
 
-def _split(x, y, a: dict, seed: int):
+def _split(x, y, a: dict):
+    """The fixed train/test split of the args (test_fraction, test_split, split_seed); the same for every run seed."""
     tr, te = _split_indices(len(x), a)
     if is_lazy(x):
         return x.rows(tr), y[tr], x.rows(te), y[te]
@@ -461,7 +462,7 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
     if "x_test" in arr:
         xte, yte = fix_x(arr["x_test"], a["x"], at("x_test")), _fix_y(arr["y_test"], a["y"], at("y_test"))
     else:
-        xtr, ytr, xte, yte = _split(xtr, ytr, a, seed)
+        xtr, ytr, xte, yte = _split(xtr, ytr, a)
     if xtr.shape[1:] != xte.shape[1:]:
         raise DataFormatError(f"arrays loader: train samples {xtr.shape[1:]} and test samples "
                               f"{xte.shape[1:]} differ in shape")

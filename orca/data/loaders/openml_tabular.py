@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import socket
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
@@ -28,6 +26,7 @@ from ..core import (
     check_args,
     register_loader,
 )
+from ...runtime import atomic_write_bytes
 from ..download.fetching import file_digest
 
 DEFAULT_ARGS = {"dataset_id": None, "test_size": 0.1, "offline_copy": None}
@@ -126,17 +125,6 @@ def dataset_cache_dir(dataset_id: int) -> Path:
     return Path(openml.config.get_cache_directory()) / "datasets" / str(int(dataset_id))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def _xml(root: str, body: dict) -> bytes:
     import xmltodict
@@ -175,7 +163,7 @@ def write_offline_copy(dataset_id: int, offline_copy: str, did_dir: Path) -> lis
     arff_bytes = arff_text.encode("utf-8")
     paths = [did_dir / ARFF_FILE, did_dir / FEATURES_FILE, did_dir / QUALITIES_FILE,
              did_dir / DESCRIPTION_FILE]
-    _atomic_write(paths[0], arff_bytes)
+    atomic_write_bytes(paths[0], arff_bytes)
 
     features = []
     for i, c in enumerate(df.columns):
@@ -187,7 +175,7 @@ def write_offline_copy(dataset_id: int, offline_copy: str, did_dir: Path) -> lis
                   "oml:is_ignore": "false", "oml:is_row_identifier": "false",
                   "oml:number_of_missing_values": str(int(df[c].isna().sum()))})
         features.append(f)
-    _atomic_write(paths[1], _xml("oml:data_features", {"oml:feature": features}))
+    atomic_write_bytes(paths[1], _xml("oml:data_features", {"oml:feature": features}))
 
     y = df[meta["target"]]
     counts = y.value_counts()
@@ -199,7 +187,7 @@ def write_offline_copy(dataset_id: int, offline_copy: str, did_dir: Path) -> lis
          "NumberOfSymbolicFeatures": len(nominal),
          "MajorityClassSize": int(counts.max()), "MinorityClassSize": int(counts.min())}
     qual = [{"oml:name": k, "oml:value": f"{float(v):.1f}"} for k, v in q.items()]
-    _atomic_write(paths[2], _xml("oml:data_qualities", {"oml:quality": qual}))
+    atomic_write_bytes(paths[2], _xml("oml:data_qualities", {"oml:quality": qual}))
 
     base = openml.config.get_server_base_url()
     desc = {
@@ -213,7 +201,7 @@ def write_offline_copy(dataset_id: int, offline_copy: str, did_dir: Path) -> lis
         "oml:visibility": "public", "oml:status": "active",
         "oml:md5_checksum": hashlib.md5(arff_bytes).hexdigest(),
     }
-    _atomic_write(paths[3], _xml("oml:data_set_description", desc))
+    atomic_write_bytes(paths[3], _xml("oml:data_set_description", desc))
     return paths
 
 

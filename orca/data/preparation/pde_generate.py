@@ -15,11 +15,11 @@ file attributes naming the generator and its settings.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ...runtime import atomic_output
 
 GENERATORS = ("advection1d",)
 DEFAULT_ADVECTION = {"pde": "advection1d", "n_samples": 320, "nx": 128, "nt": 41, "t_final": 2.0,
@@ -84,20 +84,12 @@ def write_pdebench_1d(path: str | Path, tensor: np.ndarray, x: np.ndarray, t: np
     path.parent.mkdir(parents=True, exist_ok=True)
     dt = float(t[1] - t[0]) if len(t) > 1 else 1.0
     t_coord = np.append(t, t[-1] + dt).astype(np.float32)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("tensor", data=np.asarray(tensor, dtype=np.float32))
-            f.create_dataset("x-coordinate", data=np.asarray(x, dtype=np.float32))
-            f.create_dataset("t-coordinate", data=t_coord)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("tensor", data=np.asarray(tensor, dtype=np.float32))
+        f.create_dataset("x-coordinate", data=np.asarray(x, dtype=np.float32))
+        f.create_dataset("t-coordinate", data=t_coord)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
     return path
 
 

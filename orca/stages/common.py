@@ -1,0 +1,66 @@
+"""The skeleton every stage shares: setup (output check, settings, device, seed, data) and checkpoint resume.
+
+align, refine and baselines call :func:`setup` first, in the same order (so the random streams, and the
+numbers, do not depend on the stage's own code), and the training stages save and restore their state
+through :func:`snapshot` / :func:`resume`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..runtime import check_writable, pick_device, seed_everything
+from ..taskdata import SplitData, prepare_split
+from ..tasks import Task, settings_hash, stage_settings
+
+
+@dataclass
+class StageSetup:
+    """What a stage starts from: its settings (and their hash), device, seeded generator and data split."""
+    settings: dict
+    settings_hash: str
+    device: object  # torch.device; None for stages without torch (baselines)
+    generator: object  # torch.Generator seeded with the run's seed; None without torch
+    data: SplitData
+    started: float
+
+
+def setup(task: Task, stage: str, seed: int, data_dir: str | Path, out_path: str | Path,
+          device: str | None = None, uses_torch: bool = True, extra_settings: dict | None = None) -> StageSetup:
+    """Fail early on an unwritable ``out_path``, resolve the settings, pick the device, seed everything
+    (NumPy only when ``uses_torch`` is False), then load and check the data (orca.taskdata.prepare_split)."""
+    started = time.time()
+    check_writable(out_path)
+    settings = {**stage_settings(task, stage), **(extra_settings or {})}
+    if uses_torch:
+        dev = pick_device(device)
+        gen = seed_everything(seed)
+    else:
+        dev, gen = None, None
+        np.random.seed(seed)
+    data = prepare_split(task, seed, data_dir)
+    return StageSetup(settings, settings_hash(settings), dev, gen, data, started)
+
+
+def snapshot(generator, **stateful) -> dict:
+    """Checkpoint payload: each object's ``state_dict()`` under its name, plus every RNG state."""
+    from ..checkpoint import rng_state
+
+    return {**{name: obj.state_dict() for name, obj in stateful.items()}, "rng": rng_state(generator)}
+
+
+def resume(checkpointer, generator, **stateful) -> dict | None:
+    """Restore ``stateful`` objects and the RNG states from the checkpoint, if there is one; returns the rest of
+    the saved state (the stage's own loop variables) or None when starting fresh."""
+    from ..checkpoint import set_rng_state
+
+    state = checkpointer.load()
+    if state is None:
+        return None
+    for name, obj in stateful.items():
+        obj.load_state_dict(state.pop(name))
+    set_rng_state(state.pop("rng"), generator)
+    return state
