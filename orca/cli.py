@@ -158,73 +158,93 @@ def _dispatch(args) -> int:
 
     if args.command in ("sources", "align", "refine"):
         set_threads(args.threads)
-    if args.command == "tasks":
-        from .tasks import find_task_files, load_task
+    return COMMANDS[args.command](args)
 
-        dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
-        for name, path in find_task_files(dirs).items():
-            t = load_task(path)
-            print(f"{name:24s} {t.suite:12s} {t.metric:22s} {t.title}  [{path}]")
-        return 0
-    if args.command == "prepare":
-        from .data.preparation.prepare import prepare_task
 
-        prepare_task(_task(args), Path(args.data_dir), Path(args.done) if args.done else None, args.force)
-        return 0
-    if args.command == "fetch":
-        from .data import fetch
-        from .data.preparation.prepare import prepare_task
+def _cmd_tasks(args) -> int:
+    from .tasks import find_task_files, load_task
 
-        task = _task(args)
-        if task.prepare:  # up to date: returns at once
-            prepare_task(task, Path(args.data_dir))
-        fetch(task.data.loader, task.data.args, Path(args.data_dir))
-        if args.done:
-            Path(args.done).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.done).write_text(f"{task.name}\n")
-        return 0
-    if args.command == "sources":
-        from .model.backbones import load_body
-        from .sources import build_source_features, from_arrays, save_source
+    dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
+    for name, path in find_task_files(dirs).items():
+        t = load_task(path)
+        print(f"{name:24s} {t.suite:12s} {t.metric:22s} {t.title}  [{path}]")
+    return 0
 
-        body = load_body(args.backbone)
-        feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
-                 else build_source_features(args.backbone, max_samples=args.max_samples, body=body))
-        save_source(feats, args.out)
-        if args.embeddings_out:
-            body.embedding_init().save(args.embeddings_out)
-        print(f"source features {feats['xs'].shape} -> {args.out} ({feats['origin']})")
-        return 0
-    if args.command == "align":
-        from .stages.align import run_align
 
-        run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
-                  device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
-        return 0
-    if args.command == "refine":
-        from .stages.refine import run_refine
+def _cmd_prepare(args) -> int:
+    from .data.preparation.prepare import prepare_task
 
-        rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
-                         embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args))
-        print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
-              f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
-        return 0
-    if args.command == "baseline":
-        from .stages.baselines import run_baseline
+    prepare_task(_task(args), Path(args.data_dir), Path(args.done) if args.done else None, args.force)
+    return 0
 
-        rec = run_baseline(_task(args), args.method, args.seed, args.out, args.data_dir)
-        print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} {rec['scores']['test_at_best_val']:.4g}")
-        return 0
-    if args.command == "report":
-        from .report import build_report
 
-        written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
-                               Path(args.reports_dir), Path(args.published) if args.published else None,
-                               score=args.score, summary=json.loads(args.summary))
-        for path in (written.values() if isinstance(written, dict) else written):
-            print(f"wrote {path}")
-        return 0
-    raise AssertionError(args.command)
+def _cmd_fetch(args) -> int:
+    from .data import fetch
+    from .data.preparation.prepare import prepare_task
+    from .runtime import atomic_write_text
+
+    task = _task(args)
+    if task.prepare:  # up to date: returns at once
+        prepare_task(task, Path(args.data_dir))
+    fetch(task.data.loader, task.data.args, Path(args.data_dir))
+    if args.done:
+        atomic_write_text(args.done, f"{task.name}\n")
+    return 0
+
+
+def _cmd_sources(args) -> int:
+    from .model.backbones import load_body
+    from .sources import build_source_features, from_arrays, save_source
+
+    body = load_body(args.backbone)
+    feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
+             else build_source_features(args.backbone, max_samples=args.max_samples, body=body))
+    save_source(feats, args.out)
+    if args.embeddings_out:
+        body.embedding_init().save(args.embeddings_out)
+    print(f"source features {feats['xs'].shape} -> {args.out} ({feats['origin']})")
+    return 0
+
+
+def _cmd_align(args) -> int:
+    from .stages.align import run_align
+
+    run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
+              device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
+    return 0
+
+
+def _cmd_refine(args) -> int:
+    from .stages.refine import run_refine
+
+    rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
+                     embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args))
+    print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
+          f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
+    return 0
+
+
+def _cmd_baseline(args) -> int:
+    from .stages.baselines import run_baseline
+
+    rec = run_baseline(_task(args), args.method, args.seed, args.out, args.data_dir)
+    print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} {rec['scores']['test_at_best_val']:.4g}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import build_report
+
+    written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
+                           Path(args.reports_dir), Path(args.published) if args.published else None,
+                           score=args.score, summary=json.loads(args.summary))
+    for path in (written.values() if isinstance(written, dict) else written):
+        print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"tasks": _cmd_tasks, "prepare": _cmd_prepare, "fetch": _cmd_fetch, "sources": _cmd_sources,
+            "align": _cmd_align, "refine": _cmd_refine, "baseline": _cmd_baseline, "report": _cmd_report}
 
 
 if __name__ == "__main__":
