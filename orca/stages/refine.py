@@ -28,6 +28,7 @@ from ..records import build_record, write_record
 from ..taskdata import num_outputs
 from ..tasks import Task
 from .common import resume, setup, snapshot
+from .controls import freeze_except_layer_norms
 
 
 def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
@@ -88,17 +89,21 @@ class _Training:
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None) -> dict:
+               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it); by default the pretrained body is loaded.
+    ``body_mode`` (orca/stages/controls.py): "pretrained"; "frozen" trains only the body's layer norms (with the
+    embedder and head); "random" builds the body with random weights (ignored when a ``body`` is passed).
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
     run = setup(task, "refine", seed, data_dir, out_path, device)
     data, metric = run.data, get_metric(task.metric)
     k = num_outputs(task, data.y_train, data.info)
-    body = body or load_body(backbone)
+    body = body or load_body(backbone, pretrained=body_mode != "random")
+    if body_mode == "frozen":
+        freeze_except_layer_norms(body)
     model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
                         output_shape(task.output.kind, k, data.y_train.shape[1:]), task.refine.dropout)
     if embedder_path is not None:
@@ -117,7 +122,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             _end_epoch(tr, data, stop)
     scores = _final_scores(tr, data)
     record = build_record(task, backbone, aligner, seed, metric, scores, data, run.settings, run.settings_hash,
-                          run.started, out_path, run.device, history=tr.t["history"],
+                          run.started, out_path, run.device, body_mode=body_mode, history=tr.t["history"],
                           embedder=str(embedder_path) if embedder_path else None)
     write_record(record, out_path)
     ckpt.remove()
@@ -141,7 +146,8 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return score(metric, y, predict(model, x, cfg.eval_batch_size, dev, decode), groups=groups, ignore=ignore)
 
-    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
+    optimizer = make_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr,
+                               cfg.weight_decay, cfg.momentum)  # a frozen body's weights are left out
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: epoch_lr_factor(e, cfg.warmup_epochs, cfg.decay_epochs, cfg.gamma))
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
