@@ -169,13 +169,13 @@ def _dispatch(args) -> int:
             print(f"{name:24s} {t.spec['suite']:12s} {t.spec['metric']:22s} {t.title}  [{path}]")
         return 0
     if args.command == "prepare":
-        from .data.prepare import prepare_task
+        from .data.preparation.prepare import prepare_task
 
         prepare_task(_task(args), Path(args.data_dir), Path(args.done) if args.done else None, args.force)
         return 0
     if args.command == "fetch":
         from .data import fetch
-        from .data.prepare import prepare_task
+        from .data.preparation.prepare import prepare_task
 
         task = _task(args)
         if task.spec.get("prepare"):  # up to date: returns at once
@@ -186,7 +186,7 @@ def _dispatch(args) -> int:
             Path(args.done).write_text(f"{task.name}\n")
         return 0
     if args.command == "sources":
-        from .backbones import load_body
+        from .model.backbones import load_body
         from .sources import build_source_features, from_arrays, save_source
 
         body = load_body(args.backbone)
@@ -198,13 +198,13 @@ def _dispatch(args) -> int:
         print(f"source features {feats['xs'].shape} -> {args.out} ({feats['origin']})")
         return 0
     if args.command == "align":
-        from .align.stage import run_align
+        from .stages.align import run_align
 
         run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
                   device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
         return 0
     if args.command == "refine":
-        from .refine import run_refine
+        from .stages.refine import run_refine
 
         rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
                          embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args))
@@ -212,7 +212,7 @@ def _dispatch(args) -> int:
               f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
         return 0
     if args.command == "baseline":
-        from .baselines import run_baseline
+        from .stages.baselines import run_baseline
 
         rec = run_baseline(_task(args), args.method, args.seed, args.out, args.data_dir)
         print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} {rec['scores']['test_at_best_val']:.4g}")

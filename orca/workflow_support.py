@@ -25,8 +25,8 @@ class ConfigError(ValueError):
 
 def registries() -> dict[str, list[str]]:
     from .align.distances import ALIGNERS
-    from .backbones import BACKBONES
-    from .baselines import BASELINES
+    from .model.backbones import BACKBONES
+    from .stages.baselines import BASELINES
 
     return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES)}
 

@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import make_augmenter
-from .backbones import load_body
-from .checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
-from .data.fetching import file_digest
-from .data.lazy import is_lazy, read_rows
-from .evaluation import score
-from .losses import make_loss
-from .metrics import get_metric
-from .model import build_model, output_shape
-from .optim import epoch_lr_factor, make_optimizer
-from .runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
-from .taskdata import num_outputs, prepare_split
-from .tasks import Task, settings_hash, stage_settings
+from ..augment import make_augmenter
+from ..model.backbones import load_body
+from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
+from ..data.download.fetching import file_digest
+from ..data.loaders.lazy import is_lazy, read_rows
+from ..evaluation import score
+from ..losses import make_loss
+from ..metrics import get_metric
+from ..model.network import build_model, output_shape
+from ..optim import epoch_lr_factor, make_optimizer
+from ..runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
+from ..taskdata import num_outputs, prepare_split
+from ..tasks import Task, settings_hash, stage_settings
 
 
 def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
