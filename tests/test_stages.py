@@ -143,7 +143,7 @@ def test_refine_trains_on_maps_with_missing_targets(toy_task, tiny_image_body, t
 
 def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
     # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
-    import orca.align.stage as stage
+    import orca.stages.align as stage
     from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
 
     task, root = setup
