@@ -10,7 +10,7 @@ otdd-exact / -gaussian run with both OT solvers: ``converged`` (ours, the clean 
 ``original`` (geomloss 0.2.x's annealed Sinkhorn as the released code runs it, the original protocol;
 rows ``<name>/original``).
 
-    python scripts/bench_otdd.py [--quick] [--threads 2] [--repeats 3]
+    python scripts/bench_otdd.py [--quick] [--threads 2] [--repeats 3] [--only otdd-exact ...]
 
 Other modes:
 
@@ -183,6 +183,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="timed epochs (after 1 warm-up)")
     ap.add_argument("--n-source", type=int, default=5000)
+    ap.add_argument("--only", nargs="+", metavar="ALIGNER", help="default mode: only these aligners (both solvers)")
     ap.add_argument("--scaling", action="store_true", help="epoch time vs target / source size")
     ap.add_argument("--rank", action="store_true", help="Spearman rank correlation vs otdd-exact")
     ap.add_argument("--max-dense-source", type=int, default=5000,
@@ -203,6 +204,8 @@ def main() -> None:
     for d, n_cls, n_per, limits in CONFIGS:
         xs, ys, targets = synthetic(args.n_source, d, n_cls, n_per)
         for name, solver in NAMES:
+            if args.only and name not in args.only:
+                continue
             al = make_aligner(name, solver=solver)
             label = name if solver == "converged" else f"{name}/original"
             t0 = time.perf_counter()

@@ -132,7 +132,8 @@ def sinkhorn_divergence_value(x: torch.Tensor, y: torch.Tensor, blur: float, sca
 
 class _OriginalSolverOTDD:
     """Mixin: the outer OTDD problem and exact label distances solved as the released code does.
-    ``reg`` is otdd's ``entreg`` (eps = reg, blur = sqrt(reg)); ``scaling`` is geomloss's (0.5)."""
+    ``reg`` is otdd's ``entreg`` (eps = reg, blur = sqrt(reg)); ``scaling`` is geomloss's ratio of
+    successive blurs (0.5, i.e. eps / 4 per step; the converged solver's ``scaling`` is an eps ratio)."""
 
     solver = "original"
 
