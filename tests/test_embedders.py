@@ -144,3 +144,13 @@ def test_burgers_embeds_its_1024_cells_into_512_tokens():
     task = load_task(BENCHMARKS / "pdebench" / "pde-burgers.yaml")
     emb = Embedder1D(1, 1024, 8, task.spec["embedder"]["target_seq_len"], max_positions=512)  # RoBERTa: 514 - 2
     assert (emb.num_tokens, emb.stack) == (512, 2)
+
+
+@pytest.mark.parametrize("name", ["roberta-base", "bert-base-uncased", "minilm-l6"])
+def test_text_bodies_position_ids_start_at_2(name):
+    """The original's position ids are padding_idx + 1 = 2 ... T + 1 for every text body, BERT included."""
+    from orca.model.backbones import load_body, tiny_config
+
+    body = load_body(name, pretrained=False, config_overrides=tiny_config(name))
+    emb = build_embedder("1d", (1, 30), body.embedding_init(), {"target_seq_len": 8})
+    assert torch.equal(emb.position_embeddings.weight, body.input_embeddings.position_embeddings.weight[2:8])
