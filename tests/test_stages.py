@@ -164,5 +164,6 @@ def test_random_body_runs_load_the_same_seeded_body_with_the_task_dropout(setup,
                     embeddings=root / "pretrained.embeddings.pt", log=lambda *_: None)
     out = run_refine(random, "roberta-base", "l2", 7, root / "rnd.json", root / "data",
                      embedder_path=root / "rnd" / "embedder.pt", log=lambda *_: None)
-    assert calls == [{"pretrained": False, "dropout": None, "seed": 7}, {"pretrained": False, "dropout": 0.2, "seed": 7}]
+    assert calls == [{"pretrained": False, "dropout": None, "seed": 7},   # align: only the embedder's start
+                     {"pretrained": False, "dropout": 0.2, "seed": 7}]    # refine: the same body, its dropout
     assert rec["body"] == out["body"] == "random" and out["settings"]["body"]["dropout"] == 0.2

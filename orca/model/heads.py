@@ -64,7 +64,7 @@ class MaskedImageHead(nn.Module):
         nn.init.zeros_(self.decoder[0].bias)
 
     def forward(self, hidden: torch.Tensor, grid) -> torch.Tensor:
-        b, t, d = hidden.shape
+        b, _, d = hidden.shape
         h, w = grid
         image = self.decoder(hidden.transpose(1, 2).reshape(b, d, h, w))  # (B, 3, h * stride, w * stride)
         c, size = image.shape[1], image.shape[2:]

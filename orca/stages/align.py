@@ -110,7 +110,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     out_dir = Path(out_dir)
     record = {
         "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
-        "aligner": aligner, "seed": seed, "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
+        "aligner": aligner, "seed": seed, "distance_per_epoch": history, "num_classes": len(classes),
+        "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
         "wall_time_s": round(time.time() - start, 3), "provenance": provenance(dev),

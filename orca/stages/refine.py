@@ -175,7 +175,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     dev_info = provenance(dev)
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
-        "body": "pretrained" if body_cfg["pretrained"] else "random", "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
+        "body": "pretrained" if body_cfg["pretrained"] else "random", "method": aligner, "seed": seed,
+        "metric": metric.name, "metric_display": metric.display,
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
                    "best_epoch": best_epoch + 1},
