@@ -4,8 +4,8 @@
   orca prepare  --task T                   run T's prepare: step (raw archives -> the files its loader reads)
   orca fetch    --task T                   make T's raw data available in the data folder (prepares first)
   orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
-  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D
-  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
+  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D [--body random]
+  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json [--body random]
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
   orca worker   --socket PATH              keep torch & co. imported; jobs run with ORCA_WORKER=PATH fork from it
@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
+BODY_CHOICES = {"pretrained": True, "random": False}  # --body -> the task's body.pretrained
 
 
 def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
@@ -42,6 +43,12 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-dir", default=f"{DEFAULT_CACHE}/checkpoints",
                    help="where per-epoch checkpoints live; a restarted job resumes from them "
                         "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
+
+
+def _body_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--body", choices=sorted(BODY_CHOICES), default=None,
+                   help="the body's weights: pretrained (released) or random (same architecture, drawn from "
+                        "--seed); default: the task file's body.pretrained (true unless set)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the backbone's saved input embeddings (orca sources --embeddings-out); "
                         "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
+    _body_opt(p)
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
     _common(p)
@@ -91,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
+    _body_opt(p)
 
     p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
     _common(p)
@@ -120,7 +129,10 @@ def _task(args):
     from .tasks import resolve_task
 
     dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
-    return resolve_task(args.task, dirs, json.loads(args.overrides))
+    overrides = json.loads(args.overrides)
+    if getattr(args, "body", None):  # --body wins over the task file and --overrides
+        overrides.setdefault("body", {})["pretrained"] = BODY_CHOICES[args.body]
+    return resolve_task(args.task, dirs, overrides)
 
 
 def _claim_gpu() -> None:

@@ -21,11 +21,12 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "task.schema.yaml"
 
 DEFAULTS: dict = {
     "embedder": {"target_seq_len": 64, "patch_size": 4, "image_size": None},
+    "body": {"pretrained": True, "dropout": None},
     "align": {"epochs": 10, "maxsamples": 64, "lr": None, "optimizer": "adam", "step_size": 20, "gamma": 0.2,
               "pseudo_labels": 10, "max_source": 5000},
     "refine": {"epochs": 10, "batch_size": 32, "eval_batch_size": 256, "optimizer": "adamw", "lr": 1e-4,
                "weight_decay": 0.0, "momentum": 0.9, "warmup_epochs": 0, "decay_epochs": [], "gamma": 0.2,
-               "accum": 1, "clip": 1.0, "dropout": 0.0},
+               "accum": 1, "clip": 1.0},
     "resources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0, "cpus": 1},
     "baselines": [],
     "published": [],
@@ -189,9 +190,9 @@ def stage_settings(task: Task, stage: str) -> dict:
     """The resolved settings a stage's output depends on (and nothing more).
 
     data:   the loader and its arguments, the validation fraction (+ data.normalize and output.ignore when set)
-    align:  data + embedder + align sections
-    refine: data + embedder + loss + metric + output + refine sections (+ eval when set, refine.augment when set;
-            align enters through its output file)
+    align:  data + embedder + align sections + body.pretrained (the embedder starts from the body's tensors)
+    refine: data + embedder + body + loss + metric + output + refine sections (+ eval when set, refine.augment
+            when set; align enters through its output file)
     Keys a task file does not set are left out, so adding a new option never changes other tasks' hashes.
     """
     s = task.spec
@@ -207,9 +208,10 @@ def stage_settings(task: Task, stage: str) -> dict:
     if stage == "data":
         return data
     if stage == "align":
-        return {"data": data, "embedder": s["embedder"], "align": s["align"]}
+        return {"data": data, "embedder": s["embedder"], "body": {"pretrained": s["body"]["pretrained"]},
+                "align": s["align"]}
     if stage == "refine":
-        return {"data": data, "embedder": s["embedder"], "output": s["output"], "loss": s["loss"],
+        return {"data": data, "embedder": s["embedder"], "body": s["body"], "output": s["output"], "loss": s["loss"],
                 "metric": s["metric"], "refine": s["refine"], **scoring}
     if stage == "baseline":
         return {"data": data, "output": s["output"], "metric": s["metric"], **scoring}
