@@ -18,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from .aggregate import finite
 from .stats import t_interval
@@ -45,7 +46,7 @@ def _task_axes(ax, runs: pd.DataFrame, summ: pd.DataFrame, score: str, colours: 
     paper_only = summ[(summ.row_kind == "published_only") & summ["published_value"].notna()]
     order += [f"{m} (paper)" for m in paper_only["method"]]
     sns.pointplot(data=runs, x="label", y=score, hue="label", order=order, hue_order=order[:len(ran)],
-                  palette=[colours[m] for m in ran["method"]], errorbar=_errorbar, capsize=0.2,
+                  palette=[colours[m] for m in ran["method"]], errorbar=_errorbar, capsize=0.2, err_kws={"linewidth": 1.5},
                   linestyle="none", markers="o", legend=False, ax=ax)
     for pos, (_, r) in enumerate(ran.iterrows()):
         if r["tied_with_best"]:
@@ -99,6 +100,8 @@ def make_profile_figure(curves: pd.DataFrame, table: str) -> Figure:
     sns.lineplot(data=curves, x="tau", y="rho", hue="method", hue_order=methods, style="method",
                  palette=sns.color_palette(PALETTE, len(methods)), drawstyle="steps-post", ax=ax)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
     ax.set_ylim(-0.02, 1.02)
     n = int(curves["n_problems"].iloc[0]) if len(curves) else 0
     ax.set_xlabel("tau (ratio to the best method on a task)")

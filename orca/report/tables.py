@@ -91,9 +91,10 @@ def caption_text(summ: pd.DataFrame) -> dict:
     }
 
 
-def stats_words(ref: str) -> str:
+def stats_words(ref: str, compared: bool = True) -> str:
     """The sentence every table's caption gives about its statistics."""
-    return (f"Ours: mean over seeds [{INTERVAL_NAME}]; n=1 has no interval. Δ vs {ref}: mean of the per-seed "
+    missing = "" if compared else f" No paired comparison: {ref} is not in this table (or shares no task with it)."
+    return missing + (f"Ours: mean over seeds [{INTERVAL_NAME}]; n=1 has no interval. Δ vs {ref}: mean of the per-seed "
             f"difference (method − {ref}, same seeds) [{INTERVAL_NAME} of that difference]; better/worse = the "
             f"interval excludes 0 on the good/bad side of the metric, tie = it contains 0. {BOLD_RULE}.")
 
@@ -126,7 +127,7 @@ def to_markdown(summ: pd.DataFrame, table: str, across: str = "") -> str:
         "",
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
         "",
-        f"Score: {c['score_words']} (`{c['score']}`); seeds {','.join(c['seeds'])}. {stats_words(ref)}",
+        f"Score: {c['score_words']} (`{c['score']}`); seeds {','.join(c['seeds'])}. {stats_words(ref, summ['paired_reference'].astype(bool).any())}",
         f"Provenance: commit(s) {', '.join(c['commits']) or 'unknown'}"
         f"{' (MIXED COMMITS)' if c['mixed'] else ''}{' (dirty tree)' if c['dirty'] else ''}; "
         f"run files under `{c['folder']}`."
@@ -152,7 +153,7 @@ def _latex_caption(summ: pd.DataFrame, table: str, pub: bool) -> str:
     c = caption_text(summ)
     caption = (f"{tex_escape(table)}: {tex_escape(c['score_words'])} (\\texttt{{{tex_escape(c['score'])}}}), "
                f"seeds {tex_escape(','.join(c['seeds']))} ($n$ = seeds per row). "
-               + tex_escape(stats_words(_reference_of(summ))))
+               + tex_escape(stats_words(_reference_of(summ), summ['paired_reference'].astype(bool).any())))
     if pub:
         caption += r" Paper numbers from published.csv; $^\ast$ = read off a chart."
     caption += (

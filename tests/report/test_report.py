@@ -160,12 +160,14 @@ def test_build_report_end_to_end(tmp_path, pub_csv):
     # a run of another table is ignored
     paths.append(write_run(tmp_path / "runs", "other", "iris", "otdd-exact", 0, 0.9))
     out = build_report(paths, "default", tmp_path / "results", tmp_path / "reports", pub_csv)
-    assert set(out) == {"csv", "md", "tex", "png", "pdf"}
+    assert set(out) == {"csv", "md", "tex", "html", "png", "pdf", "ranks_csv", "profile_csv", "profile_png",
+                        "profile_pdf"}
     for p in out.values():
         assert p.exists() and p.stat().st_size > 0
     assert out["csv"] == tmp_path / "results" / "default.csv"
     assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out["pdf"].read_bytes()[:5] == b"%PDF-"
+    assert out["profile_png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # no temporary files left behind
     assert not [f for f in os.listdir(tmp_path / "reports") if f.endswith(".tmp")]
 
