@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if forwarded is not None:
         return forwarded
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # progress lines reach a log file (or a tee) as they are written
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         if args.command in ("sources", "align", "refine"):
             _claim_gpu()
