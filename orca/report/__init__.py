@@ -59,7 +59,7 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     published = load_published(published_csv) if published_csv is not None else None
     ours = summarise(runs, score=score, reference=reference)
     summ = join_published(ours, published)
-    ranks = rank_table(ours, runs, score)
+    ranks = rank_table(ours, runs, score, references=tuple(dict.fromkeys((reference, "xgboost"))))
     curves = profile_curves(performance_ratios(ours))
 
     # render everything before writing anything

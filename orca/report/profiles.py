@@ -130,9 +130,9 @@ def _wtl_text(r: pd.Series, ref: str) -> str:
     return text + (f" (+{untested} untested)" if untested else "")
 
 
-def across_rows(ranks: pd.DataFrame, references=REFERENCES) -> tuple[list[str], list[list[str]]]:
-    """Headers and text rows of the across-tasks table."""
-    refs = [r for r in references if f"wins_vs_{r}" in ranks and ranks[f"wins_vs_{r}"].notna().any()]
+def across_rows(ranks: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and text rows of the across-tasks table (one W/T/L column per reference present)."""
+    refs = [c[len("wins_vs_"):] for c in ranks.columns if c.startswith("wins_vs_") and ranks[c].notna().any()]
     headers = ["Method", "Tasks", "Mean rank"] + [f"W/T/L vs {r}" for r in refs]
     rows = [[r["method"], str(int(r["n_problems"])), f"{r['mean_rank']:.2f}"] + [_wtl_text(r, ref) for ref in refs]
             for _, r in ranks.iterrows()]
