@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from .aggregate import finite
+from .aggregate import NO_BACKBONE, finite
 from .stats import t_interval
 
 __all__ = ["make_figure", "render_figure", "make_profile_figure", "render_profile", "method_label"]
@@ -30,7 +30,7 @@ PALETTE = "colorblind"
 
 def method_label(method: str, backbone: str, multi_backbone: bool) -> str:
     """x label of a method: 'method' (one backbone) or 'method (backbone)'."""
-    return f"{method} ({backbone})" if multi_backbone and backbone else str(method)
+    return f"{method} ({backbone})" if multi_backbone and str(backbone) not in NO_BACKBONE else str(method)
 
 
 def _errorbar(values) -> tuple[float, float]:
