@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _run_opts(p)
     p.add_argument("--backbone", required=True)
-    p.add_argument("--aligner", required=True, help="method name recorded in the result ('none' = naive fine-tuning)")
+    p.add_argument("--aligner", required=True,
+                   help="method name recorded in the result ('none' = naive fine-tuning; a control such as "
+                        "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
 
@@ -173,13 +175,13 @@ def _dispatch(args) -> int:
             print(f"{name:24s} {t.spec['suite']:12s} {t.spec['metric']:22s} {t.title}  [{path}]")
         return 0
     if args.command == "prepare":
-        from .data.prepare import prepare_task
+        from .data.preparation.prepare import prepare_task
 
         prepare_task(_task(args), Path(args.data_dir), Path(args.done) if args.done else None, args.force)
         return 0
     if args.command == "fetch":
         from .data import fetch
-        from .data.prepare import prepare_task
+        from .data.preparation.prepare import prepare_task
 
         task = _task(args)
         if task.spec.get("prepare"):  # up to date: returns at once
@@ -190,7 +192,7 @@ def _dispatch(args) -> int:
             Path(args.done).write_text(f"{task.name}\n")
         return 0
     if args.command == "sources":
-        from .backbones import load_body
+        from .model.backbones import load_body
         from .sources import build_source_features, from_arrays, save_source
 
         body = load_body(args.backbone)
@@ -202,21 +204,23 @@ def _dispatch(args) -> int:
         print(f"source features {feats['xs'].shape} -> {args.out} ({feats['origin']})")
         return 0
     if args.command == "align":
-        from .align.stage import run_align
+        from .stages.align import run_align
 
         run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
                   device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
         return 0
     if args.command == "refine":
-        from .refine import run_refine
+        from .stages.controls import body_mode_of
+        from .stages.refine import run_refine
 
         rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
-                         embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args))
+                         embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args),
+                         body_mode=body_mode_of(args.aligner))
         print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
               f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
         return 0
     if args.command == "baseline":
-        from .baselines import run_baseline
+        from .stages.baselines import run_baseline
 
         rec = run_baseline(_task(args), args.method, args.seed, args.out, args.data_dir)
         print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} {rec['scores']['test_at_best_val']:.4g}")

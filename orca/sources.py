@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backbones import load_body
+from .model.backbones import load_body
 
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_task_data
-from .data.lazy import is_lazy
+from .data.loaders.lazy import is_lazy
 from .evaluation import ignore_mask
 from .normalize import Normalizer, fit_normalizer
 from .splits import train_val_indices

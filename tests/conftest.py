@@ -10,14 +10,14 @@ os.environ.setdefault("ORCA_THREADS", "1")
 
 @pytest.fixture(scope="session")
 def tiny_text_body():
-    from orca.backbones import load_body, tiny_config
+    from orca.model.backbones import load_body, tiny_config
 
     return load_body("roberta-base", pretrained=False, config_overrides=tiny_config("roberta-base"))
 
 
 @pytest.fixture(scope="session")
 def tiny_image_body():
-    from orca.backbones import load_body, tiny_config
+    from orca.model.backbones import load_body, tiny_config
 
     return load_body("swin-base", pretrained=False, config_overrides=tiny_config("swin-base"))
 
@@ -27,7 +27,7 @@ def tiny_roberta_dir(tmp_path_factory):
     """A local Hugging Face folder with a tiny random RoBERTa, used via ORCA_BACKBONE_ROBERTA_BASE."""
     from transformers import AutoConfig, AutoModel
 
-    from orca.backbones import get_backbone_spec, tiny_config
+    from orca.model.backbones import get_backbone_spec, tiny_config
 
     import torch
 

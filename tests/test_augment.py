@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-import orca.refine as refine_mod
+import orca.stages.refine as refine_mod
 from orca.augment import batch_generator, hflip, make_augmenter, random_crop
 from orca.normalize import fit_normalizer
-from orca.refine import run_refine
+from orca.stages.refine import run_refine
 from orca.taskdata import prepare_split
 from orca.tasks import Task, TaskError, find_task_files, load_task, resolve_task, settings_hash, stage_settings
 

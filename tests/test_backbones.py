@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from orca.backbones import BACKBONES, get_backbone_spec, load_body, tiny_config
+from orca.model.backbones import BACKBONES, get_backbone_spec, load_body, tiny_config
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))

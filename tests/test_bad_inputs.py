@@ -155,7 +155,7 @@ def test_unwritable_results_directory(ws, capsys):
 def test_nan_loss_stops_with_step_and_keeps_checkpoint(ws, capsys, monkeypatch):
     import torch
 
-    import orca.refine as refine_mod
+    import orca.stages.refine as refine_mod
 
     real = refine_mod.make_loss
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from orca.embedders import Embedder1D, build_embedder, stack_number
+from orca.model.embedders import Embedder1D, build_embedder, stack_number
 
 
 @pytest.mark.parametrize("length,target,expected", [(140, 8, 20), (140, 16, 10), (4, 8, 1), (13, 8, 13), (30, 8, 5)])
@@ -23,7 +23,7 @@ def test_embedder1d_shapes_and_init_from_body(tiny_text_body):
 
 
 def test_embedding_init_round_trips_through_a_file(tiny_text_body, tmp_path):
-    from orca.backbones import EmbeddingInit
+    from orca.model.backbones import EmbeddingInit
 
     tiny_text_body.embedding_init().save(tmp_path / "e.pt")
     a = build_embedder("1d", (1, 30), tiny_text_body.embedding_init(), {"target_seq_len": 8})

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from orca.heads import DenseHead, build_head
-from orca.model import build_model
+from orca.model.heads import DenseHead, build_head
+from orca.model.network import build_model
 
 
 def test_classifier_end_to_end_shapes_and_gradients(tiny_text_body):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from orca.align.stage import run_align
+from orca.stages.align import run_align
 from orca.data import fetch
 from orca.optim import epoch_lr_factor
-from orca.refine import run_refine
+from orca.stages.refine import run_refine
 from orca.sources import save_source
 from orca.tasks import load_task
 
@@ -90,7 +90,7 @@ def test_refine_decodes_normalised_targets_before_loss_and_metric(toy_task, tiny
                     {"data": {"normalize": {"inputs": "fit", "targets": "fit"}}})
     data = prepare_split(task, 0, tmp_path / "data")
     # a model that outputs 0 on the normalised scale predicts the training part's per-channel target mean
-    monkeypatch.setattr("orca.refine.predict", _fake_predict(lambda xs: np.zeros((len(xs), 1, 8), np.float32)))
+    monkeypatch.setattr("orca.stages.refine.predict", _fake_predict(lambda xs: np.zeros((len(xs), 1, 8), np.float32)))
     rec = run_refine(task, "roberta-base", "none", 0, tmp_path / "r.json", tmp_path / "data",
                      body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
     expected = nrmse(data.y_test, np.full_like(data.y_test, data.y_train.mean()))
@@ -113,7 +113,7 @@ def test_refine_scores_validation_and_test_per_clip(toy_task, tiny_text_body, tm
         arrays[f"clip_ids_{part}"] = ids
     task = toy_task(arrays, {"output": {"kind": "multilabel"}, "loss": {"name": "bce_logits"},
                              "metric": "one_minus_map", "eval": {"group_by": "clip_ids"}})
-    monkeypatch.setattr("orca.refine.predict", _fake_predict(lambda xs: np.ascontiguousarray(xs[:, 0, :3])))
+    monkeypatch.setattr("orca.stages.refine.predict", _fake_predict(lambda xs: np.ascontiguousarray(xs[:, 0, :3])))
     rec = run_refine(task, "roberta-base", "none", 0, tmp_path / "c.json", tmp_path / "data",
                      body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
     # by hand: mean of the chunk outputs per clip, then 1 - macro AP over the 6 test clips

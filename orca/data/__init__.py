@@ -16,10 +16,10 @@ from .core import (
     prepared_path,
     register_loader,
 )
-from . import images, npz, openml_tabular, ucr  # noqa: F401  (register loaders)
-from . import arrays, hdf5_pde  # noqa: F401  (register loaders: generic array containers, PDEBench HDF5)
-from . import drug_response, fsd50k_raw, nb360_raw  # noqa: F401  (register preparation steps)
-from .prepare import PREPARERS, check_prepare, run_prepare
+from .loaders import images, npz, openml_tabular, ucr  # noqa: F401  (register loaders)
+from .loaders import arrays, hdf5_pde  # noqa: F401  (register loaders: generic array containers, PDEBench HDF5)
+from .preparation import drug_response, fsd50k_raw, nb360_raw  # noqa: F401  (register preparation steps)
+from .preparation.prepare import PREPARERS, check_prepare, run_prepare
 
 __all__ = [
     "FETCHERS",

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .lazy import LazyRows, is_lazy
+from .loaders.lazy import LazyRows, is_lazy
 # Bump when any loader's output changes, so old prepared files are not reused.
 PREPARED_FORMAT_VERSION = 1
 

@@ -11,8 +11,8 @@ import pytest
 import scipy.io
 
 from orca.data import DataFormatError, DataUnavailableError, fetch, load_task_data
-from orca.data.arrays import load_arrays, parse_slice
-from orca.data.fetching import ensure_file, verify
+from orca.data.loaders.arrays import load_arrays, parse_slice
+from orca.data.download.fetching import ensure_file, verify
 
 RNG = np.random.default_rng(0)
 
@@ -101,7 +101,7 @@ def test_mat_v73_via_h5py(tmp_path):
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
     with open(tmp_path / "v73.mat", "r+b") as fh:
         fh.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM")
-    from orca.data.arrays import read_array
+    from orca.data.loaders.arrays import read_array
     out = read_array({"file": "v73.mat", "key": "coeff"}, tmp_path, False)
     np.testing.assert_allclose(out, arr)
 

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from orca.data import DataFormatError, DataUnavailableError, fetch, load_task_data
-from orca.data.drug_response import prepare_drugcell, split_rows
-from orca.data.prepare import (
+from orca.data.preparation.drug_response import prepare_drugcell, split_rows
+from orca.data.preparation.prepare import (
     check_prepare,
     resolve_args,
     run_prepare,

@@ -1,4 +1,4 @@
-"""Resumable downloads (orca/data/resumable.py via orca/data/fetching.py) against a local HTTP server."""
+"""Resumable downloads (orca/data/download/resumable.py via orca/data/download/fetching.py) against a local HTTP server."""
 
 import hashlib
 import logging
@@ -13,9 +13,10 @@ import numpy as np
 import pooch
 import pytest
 
-from orca.data import DataUnavailableError, resumable
-from orca.data.fetching import ensure_file
-from orca.data.resumable import part_path, plan
+from orca.data import DataUnavailableError
+from orca.data.download import resumable
+from orca.data.download.fetching import ensure_file
+from orca.data.download.resumable import part_path, plan
 
 PAYLOAD = np.random.default_rng(0).bytes(1_000_000)
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

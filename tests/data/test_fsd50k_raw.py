@@ -10,7 +10,7 @@ import pytest
 from scipy.io import wavfile
 
 from orca.data import DataFormatError, load_task_data
-from orca.data.fsd50k_raw import (
+from orca.data.preparation.fsd50k_raw import (
     FSD_DEFAULTS,
     hz_to_mel,
     log_mel,
@@ -18,8 +18,8 @@ from orca.data.fsd50k_raw import (
     mel_to_hz,
     prepare_fsd50k,
 )
-from orca.data.prepare import resolve_args
-from orca.data.prepare import prepare_task
+from orca.data.preparation.prepare import resolve_args
+from orca.data.preparation.prepare import prepare_task
 from orca.tasks import load_task
 from tests.workflow.test_e2e import REPO
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from orca.data import DataFormatError, DataUnavailableError, fetch, load_task_data
-from orca.data.hdf5_pde import load_pdebench
+from orca.data.loaders.hdf5_pde import load_pdebench
 from orca.tasks import load_task
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from orca.data.images import load_sklearn_images
+from orca.data.loaders.images import load_sklearn_images
 
 
 def test_digits_shapes_and_range(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from orca.data import DataFormatError, load_task_data
-from orca.data.nb360_raw import (
+from orca.data.preparation.nb360_raw import (
     ECG_DEFAULTS,
     PSICOV_DEFAULTS,
     distance_map,
@@ -20,8 +20,8 @@ from orca.data.nb360_raw import (
     prepare_psicov,
     slide_windows,
 )
-from orca.data.prepare import resolve_args
-from orca.data.prepare import prepare_task
+from orca.data.preparation.prepare import resolve_args
+from orca.data.preparation.prepare import prepare_task
 from orca.tasks import load_task
 from tests.workflow.test_e2e import REPO
 
@@ -243,7 +243,7 @@ def test_random_is_not_used_globally():
     random.seed(5)
     before = random.random()
     random.seed(5)
-    from orca.data.nb360_raw import place
+    from orca.data.preparation.nb360_raw import place
 
     place(np.zeros((1, 50, 50), np.float32), np.zeros((50, 50), np.float32), 32, 10, 100.0, random.Random(0))
     assert random.random() == before

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from orca.data.pde_generate import (advection_exact, advection_upwind, generate, generate_advection1d, grid_1d,
+from orca.data.preparation.pde_generate import (advection_exact, advection_upwind, generate, generate_advection1d, grid_1d,
                                     random_sine_params, sine_sum)
 
 

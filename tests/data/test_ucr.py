@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from orca.data import DataFormatError, DataUnavailableError, fetch, load_task_data
-from orca.data.ucr import load_ucr
+from orca.data.loaders.ucr import load_ucr
 
 
 def test_ecg5000_official_split(tmp_path):

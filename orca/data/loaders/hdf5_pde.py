@@ -16,7 +16,7 @@ Space is subsampled by ``reduced_resolution``. As in ORCA/PDEBench the first ``t
 of the samples is the test set and the rest the training set (no seed involved).
 Output: x (N, C, X) / (N, C, H, W) float32, y the same layout (output kind ``dense``).
 
-``generate`` (a dict of :mod:`orca.data.pde_generate` settings) makes ``fetch`` write the file
+``generate`` (a dict of :mod:`orca.data.preparation.pde_generate` settings) makes ``fetch`` write the file
 itself; otherwise ``fetch`` downloads it from ``download`` (manifest entries with URLs and MD5)
 or fails with a message naming the file, its URL and where to put it.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
-from .fetching import ensure_file, manifest_entries
+from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
+from ..download.fetching import ensure_file, manifest_entries
 
 DEFAULT_ARGS = {
     "file": None, "root": "pdebench", "layout": "arrays", "fields": ["tensor"], "input_fields": None,
@@ -63,7 +63,7 @@ def fetch_pdebench(args: dict, data_dir: Path) -> None:
     path = file_path(args, data_dir)
     if a["generate"] is not None:
         if not path.is_file():
-            from .pde_generate import generate
+            from ..preparation.pde_generate import generate
 
             generate(path, a["generate"])
         return

@@ -6,7 +6,7 @@ named file exist under ``folder``: a file already there is accepted (checked aga
 and against its checksum once, leaving a ``.<name>.verified`` stamp); a missing one is
 downloaded with pooch from its URLs in order, with a bounded number of retries per URL. The
 bytes got so far are kept in ``<name>.part`` and later tries resume from them (HTTP Range,
-:mod:`orca.data.resumable`); pooch checks the checksum of the whole file and deletes a bad one.
+:mod:`orca.data.download.resumable`); pooch checks the checksum of the whole file and deletes a bad one.
 When no URL works (offline, dead link, bad checksum) it raises :class:`DataUnavailableError`
 naming the file, its URLs and the exact path to place a manual copy at. An unreachable server
 is not retried, so offline fetching fails at once. Nothing here loops forever.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .core import DataFormatError, DataUnavailableError
+from ..core import DataFormatError, DataUnavailableError
 from .resumable import ResumingDownloader, Unreachable, part_path
 
 RETRIES_PER_URL = 2  # extra tries after a cut transfer or a checksum mismatch (not when unreachable)

@@ -21,14 +21,14 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is imported where a table is built: most jobs hit the prepared cache
     import pandas as pd
 
-from .core import (
+from ..core import (
     DataFormatError,
     DataUnavailableError,
     TaskData,
     check_args,
     register_loader,
 )
-from .fetching import file_digest
+from ..download.fetching import file_digest
 
 DEFAULT_ARGS = {"dataset_id": None, "test_size": 0.1, "offline_copy": None}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
+from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
 
 FIELDS = ("x_train", "y_train", "x_test", "y_test")
 DEFAULT_ARGS = {"path": None, "keys": None, "info": None}

@@ -11,11 +11,11 @@ from typing import Callable
 
 import numpy as np
 
-from .evaluation import score
-from .metrics import get_metric
-from .runtime import atomic_write_json, check_writable, provenance
-from .taskdata import prepare_split
-from .tasks import Task, settings_hash, stage_settings
+from ..evaluation import score
+from ..metrics import get_metric
+from ..runtime import atomic_write_json, check_writable, provenance
+from ..taskdata import prepare_split
+from ..tasks import Task, settings_hash, stage_settings
 
 
 def _xgboost(kind: str, seed: int):

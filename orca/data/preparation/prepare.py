@@ -8,7 +8,7 @@ A task file may carry ``prepare:``::
       files: [{name, urls, md5 | sha256, size, note}]   # the raw inputs, fetched like data.files
       args: {...}                     # the step's arguments (checked when the task file is loaded)
 
-:func:`run_prepare` fetches the raw files (:func:`orca.data.fetching.ensure_files`), runs the step,
+:func:`run_prepare` fetches the raw files (:func:`orca.data.download.fetching.ensure_files`), runs the step,
 which writes its outputs under ``<data_dir>/<root>/``, and records what went in and came out in
 ``<data_dir>/<root>/<task>.prepare.json`` (sizes and sha256 of every input and output file, shape,
 dtype and sha256 of every array). A second run with the same step, args and raw files does nothing.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import atomic_output, atomic_write_json
-from .fetching import ensure_files, file_digest, manifest_entries
+from ...runtime import atomic_output, atomic_write_json
+from ..download.fetching import ensure_files, file_digest, manifest_entries
 
 PREPARE_FORMAT_VERSION = 1
 

@@ -31,7 +31,7 @@ Args::
     extras: {clip_ids_test: {file: a.h5, key: clip_ids_test}}  # per-sample side arrays <name>_train/_val/_test
                                  # (same specs; _val joins _train; carried as TaskData.extras)
     lazy_inputs: false           # true: x_train / x_test stay on disk (HDF5 datasets, read a batch of rows
-                                 # at a time, orca.data.lazy.LazyRows); y stays in memory. Needs plain
+                                 # at a time, orca.data.loaders.lazy.LazyRows); y stays in memory. Needs plain
                                  # {file, key} x specs of .h5 files, no x transforms and no x_val
 
 An array spec is either a file name (key-less formats) or a mapping with ``file`` and optionally
@@ -52,8 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
-from .fetching import ensure_files
+from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
+from ..download.fetching import ensure_files
 from .lazy import LazyRows, is_lazy
 
 FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
+from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
 
 DEFAULT_ARGS = {"name": None, "path": None, "nan_fill": None}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import TaskData, check_args, register_loader
+from ..core import TaskData, check_args, register_loader
 
 DEFAULT_ARGS = {"name": "digits", "test_size": 0.2}
 

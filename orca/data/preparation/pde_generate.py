@@ -120,7 +120,7 @@ def generate_advection1d(path: str | Path, **settings) -> Path:
         u = advection_exact(params, x, t, float(s["beta"]))
     else:
         u = advection_upwind(sine_sum(params, x), float(s["beta"]), 1.0 / int(s["nx"]), t)
-    attrs = {"generator": "orca.data.pde_generate.advection1d",
+    attrs = {"generator": "orca.data.preparation.pde_generate.advection1d",
              **{k: (str(v) if isinstance(v, str) else v) for k, v in s.items()}}
     return write_pdebench_1d(path, u, x, t, attrs)
 

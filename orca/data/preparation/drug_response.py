@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import atomic_output
-from .core import DataFormatError
+from ...runtime import atomic_output
+from ..core import DataFormatError
 from .prepare import REQUIRED, register_preparer
 
 DEFAULTS = {

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backbones import EmbeddingInit, load_body
+from ..model.backbones import EmbeddingInit, load_body
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
-from ..data.lazy import is_lazy
-from ..embedders import build_embedder
+from ..data.loaders.lazy import is_lazy
+from ..model.embedders import build_embedder
 from ..evaluation import fill_ignored
 from ..optim import make_optimizer
 from ..progress import epoch_line
@@ -25,7 +25,7 @@ from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
 from ..tasks import Task, settings_hash, stage_settings
-from .distances import make_aligner
+from ..align.distances import make_aligner
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Preparation steps (raw archives -> the files a loader reads), registered in ``prepare.PREPARERS``."""

@@ -1,0 +1,1 @@
+"""The ORCA target network: backbones (pretrained bodies), embedders, heads and their assembly."""

@@ -1,0 +1,1 @@
+"""The stages a workflow job runs: align (embedder only), refine (whole network), baselines (classical models)."""
