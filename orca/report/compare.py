@@ -27,7 +27,7 @@ __all__ = ["STAT_COLUMNS", "seed_scores", "add_statistics", "BOLD_RULE"]
 STAT_COLUMNS = ["ci95_t_low", "ci95_t_high", "paired_reference", "paired_diff", "paired_ci95_t_low",
                 "paired_ci95_t_high", "paired_n", "paired_verdict", "tied_with_best"]
 
-BOLD_RULE = ("bold = the best mean of its task and backbone, and every method whose paired 95% t interval "
+BOLD_RULE = ("Bold = the best mean of its task and backbone, and every method whose paired 95% t interval "
              "of the difference to the best (same seeds, at least two) contains 0; with one seed only the best mean")
 
 
