@@ -8,8 +8,9 @@ over seeds divided by the best method's, so 1 = best and larger = worse. For a l
 ``r = max(best, floor) / max(score, floor)``. ``floor`` = ``FLOOR_FRACTION`` x the largest value on that
 problem: a loss of exactly 0 (e.g. 1 - AUROC on an easy task) would otherwise make every other
 method's ratio infinite. A problem whose values are all 0 gives every method r = 1. Ratios need
-non-negative values: a negative loss or score (e.g. 1 - R^2 > 1 is fine, R^2 < 0 as a score is not)
-is refused. ``rho(tau)`` = share of the table's problems on which the method's ratio is <= tau; a
+non-negative values: a task with a negative mean (possible only for a signed score, e.g. R^2; every
+metric in ``orca.metrics`` is a non-negative loss) gets no ratios, is left out of the profile and is
+named in ``rank_table``'s note. ``rho(tau)`` = share of the table's problems on which the method's ratio is <= tau; a
 method missing on a problem counts as never solving it.
 
 Mean rank: per problem, rank 1 = best mean (ties share the average rank), averaged over the problems
@@ -39,10 +40,8 @@ PROFILE_NOTE = (f"Performance profile (Dolan-Moré): ratio of each method's mean
 
 def _problem_ratios(g: pd.DataFrame) -> pd.Series:
     vals = g["mean"].astype(float)
-    if (vals < 0).any():
-        bad = g.loc[vals < 0, "method"].tolist()
-        raise ValueError(f"performance profile of task {g['task'].iloc[0]!r}: negative values for {bad}; "
-                         "ratios need non-negative scores (report a non-negative metric, e.g. 1 - R^2)")
+    if (vals < 0).any():  # a ratio of signed values means nothing: this task has no ratios (see rank_table's note)
+        return pd.Series(np.nan, index=g.index)
     top = vals.max()
     if top == 0:
         return pd.Series(1.0, index=g.index)
@@ -70,6 +69,7 @@ def profile_curves(ratios: pd.DataFrame, taus: np.ndarray | None = None) -> pd.D
 
     Columns: method, tau, rho, n_problems.
     """
+    ratios = ratios[ratios["ratio"].notna()]
     problems = ratios[["task", "backbone"]].drop_duplicates()
     n = len(problems)
     if taus is None:
@@ -118,6 +118,9 @@ def rank_table(summ: pd.DataFrame, runs: pd.DataFrame, score: str, references=RE
         counts = _wtl(summ, runs, score, ref)
         for k, c in zip(("wins", "ties", "losses", "untested"), cols):
             out[c] = [counts[m][k] if m in counts else pd.NA for m in out["method"]]
+    unrated = sorted(ratios.loc[ratios["ratio"].isna(), "task"].unique())
+    if unrated:
+        notes.append(f"no performance ratio (negative values) on {', '.join(unrated)}")
     out["note"] = "; ".join(notes)
     return out
 

@@ -42,14 +42,19 @@ def test_ratios_of_losses_scores_and_zeros(tmp_path):
     assert ratio(r, "c", "none") == 1.0 and ratio(r, "c", "l2") == 1.0
 
 
-def test_higher_is_better_inverts_and_negative_is_refused(tmp_path):
+def test_higher_is_better_inverts_and_negative_values_leave_the_task_out(tmp_path):
     summ, _ = runs_of(tmp_path, {"a": {"none": {0: 0.8}, "l2": {0: 0.4}}}, hib=True)
     r = performance_ratios(summ)
     assert ratio(r, "a", "l2") == pytest.approx(2.0) and ratio(r, "a", "none") == 1.0
     (tmp_path / "neg").mkdir()
-    bad, _ = runs_of(tmp_path / "neg", {"a": {"none": {0: -0.1}, "l2": {0: 0.4}}}, hib=True)
-    with pytest.raises(ValueError, match="negative values"):
-        performance_ratios(bad)
+    bad, runs = runs_of(tmp_path / "neg", {"a": {"none": {0: -0.1}, "l2": {0: 0.4}},
+                                           "b": {"none": {0: 0.5}, "l2": {0: 0.4}}}, hib=True)
+    r = performance_ratios(bad)
+    assert np.isnan(ratio(r, "a", "l2")) and ratio(r, "b", "l2") == pytest.approx(0.5 / 0.4)
+    curves = profile_curves(r, taus=np.array([1.0]))
+    assert (curves["n_problems"] == 1).all()  # only b is profiled
+    note = rank_table(bad, runs, "test_at_best_val")["note"].iloc[0]
+    assert "no performance ratio (negative values) on a" in note
 
 
 def test_profile_counts_a_missing_method_as_never_solved(tmp_path):
