@@ -3,9 +3,10 @@
     log(epoch_line("refine iris minilm-l6 none seed 0", epoch=3, epochs=10, detail="loss 0.31"))
     -> "[refine iris minilm-l6 none seed 0] epoch 3/10 loss 0.31 | 2.1 s/epoch, 15 s left, done ~12:03:04"
 
-The caller keeps no state: the first line of a job (in this process) starts its clock, and later
-lines divide the time since then by the epochs finished since then. The first line of a job (or
-of a resumed job) therefore has no estimate yet ("time left after the next epoch"). The lines go
+The caller keeps no state. ``start_clock(job, done)`` just before the first epoch (``done`` = epochs
+already finished, e.g. when resuming) lets the first line estimate too; without it the first line
+of a job starts the clock and says "time left after the next epoch". Later lines divide the time
+since the clock started by the epochs finished since then. The lines go
 wherever the caller's ``log`` sends them; the CLI makes stdout line-buffered so that a log file
 (and the console, where the workflow tees it) shows each line as it is written.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-__all__ = ["epoch_line", "format_seconds", "reset"]
+__all__ = ["epoch_line", "format_seconds", "reset", "start_clock"]
 
 # job -> (clock when its first line was written, epoch of that line)
 _STARTS: dict[str, tuple[float, int]] = {}
@@ -28,6 +29,11 @@ def format_seconds(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def start_clock(job: str, done: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
+    """Start ``job``'s clock now, with ``done`` epochs already finished."""
+    _STARTS[job] = (clock(), done)
 
 
 def epoch_line(job: str, epoch: int, epochs: int, detail: str = "",

@@ -1,7 +1,7 @@
 """Progress lines (orca/progress.py): job, epoch, and time left from the mean epoch time."""
 import pytest
 
-from orca.progress import epoch_line, format_seconds, reset
+from orca.progress import epoch_line, format_seconds, reset, start_clock
 
 
 class Clock:
@@ -45,3 +45,10 @@ def test_jobs_are_timed_apart_and_a_restart_restarts_the_clock():
 @pytest.mark.parametrize("s,text", [(5, "5 s"), (65, "1 min 05 s"), (7320, "2 h 02 min"), (-3, "0 s")])
 def test_format_seconds(s, text):
     assert format_seconds(s) == text
+
+
+def test_a_started_clock_gives_the_first_epoch_an_estimate_and_counts_resumed_epochs():
+    clock = Clock()
+    start_clock("refine x", done=2, clock=clock)  # resumed after 2 of 6 epochs
+    clock.t += 3.0
+    assert "3 s/epoch, 9 s left" in epoch_line("refine x", 3, 6, clock=clock)

@@ -25,7 +25,7 @@ from ..losses import make_loss
 from ..metrics import get_metric
 from ..model.network import build_model, output_shape
 from ..optim import epoch_lr_factor, make_optimizer
-from ..progress import epoch_line
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..taskdata import num_outputs, prepare_split
 from ..tasks import Task, settings_hash, stage_settings
@@ -127,6 +127,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         t.update(state)
         log(f"[refine {task.name}] resuming at epoch {t['epoch'] + 1}, batch {t['next_batch']} from {ckpt.path}")
 
+    start_clock(f"refine {task.name} {backbone} {aligner} seed {seed}", t["epoch"])
     with StopFlag() as stop:
         while t["epoch"] < cfg["epochs"]:
             epoch = t["epoch"]
