@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
     p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("--reference", default="none",
+                   help="method every other one is paired with, by seed (default: none = naive fine-tuning)")
     p.add_argument("--summary", default="null",
                    help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
                         '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if forwarded is not None:
         return forwarded
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # progress lines reach a log file (or a tee) as they are written
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         if args.command in ("sources", "align", "refine"):
             _claim_gpu()
@@ -238,7 +242,7 @@ def _dispatch(args) -> int:
 
         written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
                                Path(args.reports_dir), Path(args.published) if args.published else None,
-                               score=args.score, summary=json.loads(args.summary))
+                               score=args.score, summary=json.loads(args.summary), reference=args.reference)
         for path in (written.values() if isinstance(written, dict) else written):
             print(f"wrote {path}")
         return 0

@@ -20,6 +20,7 @@ from ..data.loaders.lazy import is_lazy
 from ..model.embedders import build_embedder
 from ..evaluation import fill_ignored
 from ..optim import make_optimizer
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
@@ -93,14 +94,15 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
         set_rng_state(state["rng"], gen)
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
+    start_clock(f"align {task.name} {backbone} {aligner} seed {seed}", first_epoch)
     with StopFlag() as stop:
         for epoch in range(first_epoch, cfg["epochs"]):
             total = _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch)
             optimizer.step()
             scheduler.step()
             history.append(total)
-            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-                f"distance {total:.5g}")
+            log(epoch_line(f"align {task.name} {backbone} {aligner} seed {seed}", epoch + 1, cfg["epochs"],
+                           f"distance {total:.5g}"))
             ckpt.save({"model": embedder.state_dict(), "optimizer": optimizer.state_dict(),
                        "scheduler": scheduler.state_dict(), "rng": rng_state(gen), "history": history,
                        "epoch": epoch + 1})

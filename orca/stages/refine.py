@@ -25,6 +25,7 @@ from ..losses import make_loss
 from ..metrics import get_metric
 from ..model.network import build_model, output_shape
 from ..optim import epoch_lr_factor, make_optimizer
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..taskdata import num_outputs, prepare_split
 from ..tasks import Task, settings_hash, stage_settings
@@ -130,6 +131,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         t.update(state)
         log(f"[refine {task.name}] resuming at epoch {t['epoch'] + 1}, batch {t['next_batch']} from {ckpt.path}")
 
+    start_clock(f"refine {task.name} {backbone} {aligner} seed {seed}", t["epoch"])
     with StopFlag() as stop:
         while t["epoch"] < cfg["epochs"]:
             epoch = t["epoch"]
@@ -164,8 +166,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             train_loss = t["running"] / num_batches
             t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
             t.update(epoch=epoch + 1, order=None, next_batch=0)
-            log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-                f"loss {train_loss:.4g} val {metric.name} {val:.4g}")
+            log(epoch_line(f"refine {task.name} {backbone} {aligner} seed {seed}", epoch + 1, cfg["epochs"],
+                           f"loss {train_loss:.4g} val {metric.name} {val:.4g}"))
             if t["epoch"] < cfg["epochs"]:
                 ckpt.save(snapshot())
                 if stop.requested:
