@@ -194,3 +194,35 @@ def test_class_sample_count_rule():
     assert class_sample_count(500, 32, 127) == 128
     assert class_sample_count(100, 4, 128) == 100 and class_sample_count(50, 64, 256) == 50
     assert class_sample_count(1000, 1, 64) == 65
+
+
+def test_refine_with_accum_stopped_mid_epoch_resumes_to_the_same_run(toy_task, tiny_text_body, tmp_path, monkeypatch):
+    """The per-batch schedule and the accumulation groups survive a mid-epoch checkpoint (SIGUSR1 at step 2)."""
+    import os
+    import signal
+
+    from orca.checkpoint import Preempted
+
+    task = toy_task(_regression(), {"refine": {"epochs": 2, "batch_size": 4, "accum": 2, "lr": 1e-3,
+                                               "scheduler": {"kind": "warmup_linear", "warmup_epochs": 1,
+                                                             "decay_epochs": 2}}})
+    reference = _refine(task, tiny_text_body, tmp_path, name="ref")
+    log = StepLog(monkeypatch, "refine")
+    real_make = log.make
+
+    def make(*a, **k):
+        opt = real_make(*a, **k)
+        opt.register_step_post_hook(lambda *_: len(log.steps) == 2 and os.kill(os.getpid(), signal.SIGUSR1))
+        return opt
+
+    monkeypatch.setattr("orca.stages.refine.make_optimizer", make)
+    run = lambda: run_refine(task, "roberta-base", "none", 0, tmp_path / "cut.json", tmp_path / "data",  # noqa: E731
+                             body=copy.deepcopy(tiny_text_body), log=lambda *_: None, checkpoint_dir=tmp_path / "ck")
+    with pytest.raises(Preempted):
+        run()
+    assert not (tmp_path / "cut.json").exists() and list((tmp_path / "ck").glob("*.pt"))
+    first = list(log.steps)
+    monkeypatch.setattr("orca.stages.refine.make_optimizer", log.make)  # no more signals
+    resumed = run()
+    assert len(first) == 2 and log.steps[:2] == first
+    assert resumed["scores"] == reference["scores"] and resumed["history"] == reference["history"]
