@@ -62,8 +62,6 @@ def test_openml_rows_match_the_original_configs(tasks):
 
 def test_paper_rows_train_with_the_original_configs_settings(tasks):
     """Schedules, betas, accumulation, clipping and align settings are the ORCA config's (issue 11, 1-3, 7-8)."""
-    if not CONFIGS.is_file():
-        pytest.skip("shared/paper/orca_configs.csv not beside the repo")
     rows = {r["config"]: r for r in csv.DictReader(CONFIGS.open())}
     optimizers = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}
     checked = 0
