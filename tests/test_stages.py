@@ -133,3 +133,20 @@ def test_refine_trains_on_maps_with_missing_targets(toy_task, tiny_image_body, t
                      body=copy.deepcopy(tiny_image_body), log=lambda *_: None)
     assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val"]) for h in rec["history"])
     assert np.isfinite(rec["scores"]["test_at_best_val"])
+
+
+def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
+    # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
+    import orca.stages.align as stage
+    from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
+
+    task, root = setup
+    made, real = [], stage.make_aligner
+    monkeypatch.setattr(stage, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 2, "maxsamples": 16, "solver": "original"}})
+    rec = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "orig", root / "data",
+                    body=tiny_text_body, log=lambda *_: None)
+    assert rec["solver"] == "original" and isinstance(made[0], OTDDExactOriginalSolver)
+    assert len(rec["distance_per_epoch"]) == 2 and all(np.isfinite(rec["distance_per_epoch"]))
+    with pytest.raises(Exception, match="solver"):
+        load_task(task.path, {"align": {"solver": "geomloss"}})

@@ -16,6 +16,7 @@ import torch
 
 from ..augment import make_augmenter
 from ..model.backbones import load_body
+from .controls import freeze_except_layer_norms
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..data.download.fetching import file_digest
 from ..data.loaders.lazy import is_lazy, read_rows
@@ -54,10 +55,12 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None) -> dict:
+               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it); by default the pretrained body is loaded.
+    ``body_mode`` (orca/stages/controls.py): "pretrained"; "frozen" trains only the body's layer norms (with the
+    embedder and head); "random" builds the body with random weights (ignored when a ``body`` is passed).
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
@@ -71,7 +74,9 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
     k = num_outputs(task, data.y_train, data.info)
-    body = body or load_body(backbone)
+    body = body or load_body(backbone, pretrained=body_mode != "random")
+    if body_mode == "frozen":
+        freeze_except_layer_norms(body)
     model = build_model(body, task.spec["input"]["modality"], data.sample_shape, task.spec["embedder"], kind,
                         output_shape(kind, k, data.y_train.shape[1:]), cfg["dropout"])
     if embedder_path is not None:
@@ -98,8 +103,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     augment = make_augmenter(task.spec, seed, data.sample_shape[0])  # refine.augment; identity when unset
     n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
     num_batches = -(-n // bs)
-    optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"],
-                               cfg["betas"])
+    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"],
+                               cfg["weight_decay"], cfg["momentum"], cfg["betas"])
     scheduler = LRSchedule(optimizer, cfg["scheduler"], num_batches)  # per batch or per epoch (orca/optim.py)
     # t: the whole training state; checkpoints are snapshots of it
     t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
@@ -173,7 +178,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     dev_info = provenance(dev)
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
-        "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
+        "method": aligner, "body_mode": body_mode, "seed": seed, "metric": metric.name,
+        "metric_display": metric.display,
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
                    "best_epoch": best_epoch + 1},
