@@ -8,7 +8,6 @@ import torch
 
 from orca.stages.align import run_align
 from orca.data import fetch
-from orca.optim import epoch_lr_factor
 from orca.stages.refine import run_refine
 from orca.sources import save_source
 from orca.tasks import load_task
@@ -63,11 +62,6 @@ def test_refine_starts_from_the_aligned_embedder(setup, tiny_text_body):
     b = run_refine(task, "roberta-base", "none", 0, root / "d.json", root / "data", body=copy.deepcopy(tiny_text_body),
                    log=lambda *_: None)
     assert a["history"][0]["train_loss"] != b["history"][0]["train_loss"]
-
-
-def test_warmup_then_step_schedule():
-    factors = [epoch_lr_factor(e, 2, [3, 5], 0.5) for e in range(9)]
-    assert factors == [0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
 
 
 # --------------------------------------------------------------------------- task-file scoring options

@@ -29,6 +29,22 @@ def test_defaults_filled_and_embedder_lr_is_ten_times_task_lr():
     assert task["refine"]["eval_batch_size"] == 256
 
 
+def test_align_trains_with_the_refine_optimizer_unless_set():
+    # ORCA's get_optimizer_scheduler(module='embedder'): the task's optimizer, weight decay, momentum, betas
+    task = load_task(IRIS, overrides={"refine": {"optimizer": "sgd", "weight_decay": 0.1, "momentum": 0.5,
+                                                 "betas": [0.8, 0.9], "batch_size": 16, "lr": 1e-4}})
+    align = task["align"]
+    assert (align["optimizer"], align["weight_decay"], align["momentum"], align["betas"], align["batch_size"]) == \
+        ("sgd", 0.1, 0.5, [0.8, 0.9], 16)
+    assert align["lr"] == pytest.approx(1e-3)
+    assert align["scheduler"] == {"kind": "step", "milestones": [20, 40, 60], "base": 0.2}
+    own = load_task(IRIS, overrides={"align": {"optimizer": "adam", "lr": 0.5}})["align"]
+    assert own["optimizer"] == "adam" and own["lr"] == 0.5
+    refine = load_task(IRIS)["refine"]
+    assert refine["scheduler"] == {"kind": "warmup_linear", "warmup_epochs": 0, "decay_epochs": refine["epochs"]}
+    assert refine["betas"] == [0.9, 0.98]
+
+
 def test_refine_settings_do_not_enter_align_settings():
     a = load_task(IRIS)
     b = load_task(IRIS, overrides={"refine": {"epochs": 99}})
@@ -65,6 +81,12 @@ def test_cli_body_flag_selects_the_random_body():
     (lambda s: s["input"].update(modality="3d"), "input.modality"),
     (lambda s: s.update(surprise=1), "surprise"),
     (lambda s: s.update(body={"dropout": 2}), "body.dropout"),
+    (lambda s: s["refine"].update(warmup_epochs=5), "refine.warmup_epochs is no longer a setting; use refine.scheduler"),
+    (lambda s: s["align"].update(step_size=20), "align.step_size is no longer a setting; use align.scheduler"),
+    (lambda s: s["refine"].update(scheduler={"kind": "warmup_linear", "decay_epochs": 2}),
+     "refine.scheduler: scheduler.decay_epochs \\(2\\) is below epochs"),
+    (lambda s: s["refine"].update(scheduler={"kind": "cosine"}), "refine.scheduler"),
+    (lambda s: s["refine"].update(betas=[0.9]), "refine.betas"),
 ])
 def test_bad_task_files_name_the_field(tmp_path, mutate, match):
     spec = iris_spec()

@@ -24,7 +24,7 @@ from ..evaluation import score
 from ..losses import make_loss
 from ..metrics import get_metric
 from ..model.network import build_model, output_shape
-from ..optim import epoch_lr_factor, make_optimizer
+from ..optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
 from ..progress import epoch_line, start_clock
 from ..runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..taskdata import num_outputs, prepare_split
@@ -102,16 +102,15 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return score(metric, y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups=groups, ignore=ignore)
 
-    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], cfg["momentum"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
-
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
     y_train = as_target(data.y_train, kind)
     augment = make_augmenter(task.spec, seed, data.sample_shape[0])  # refine.augment; identity when unset
     n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
     num_batches = -(-n // bs)
+    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"],
+                               cfg["weight_decay"], cfg["momentum"], cfg["betas"])
+    scheduler = LRSchedule(optimizer, cfg["scheduler"], num_batches)  # per batch or per epoch (orca/optim.py)
     # t: the whole training state; checkpoints are snapshots of it
     t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
          "best_val": None, "best_epoch": -1, "best_state": None}
@@ -146,19 +145,21 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                     raise FloatingPointError(
                         f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
                         f"or set refine.clip in {task.path} (the last good checkpoint is kept: {ckpt.path})")
-                (loss / accum).backward()
+                # unscaled: gradients add up over accum micro-batches; a trailing partial group is dropped
+                accumulated_backward(loss, model.parameters(), cfg["clip"])
                 t["running"] += loss.item()
                 t["step"] += 1
-                if (b + 1) % accum == 0 or b + 1 == num_batches:
-                    if cfg["clip"] and cfg["clip"] > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+                step_now = is_step_batch(b, accum)
+                if step_now:
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
+                scheduler.batch_done()  # before any checkpoint, so a resumed run continues its schedule
+                if step_now:
                     t["next_batch"] = b + 1
                     if stop.requested and b + 1 < num_batches:
                         ckpt.save(snapshot())
                         raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {ckpt.path}")
-            scheduler.step()
+            scheduler.epoch_done()
             val = evaluate(data.y_val, data.x_val, data.groups_val)
             if is_better(val, t["best_val"], metric.higher_is_better):
                 t["best_val"], t["best_epoch"] = val, epoch
