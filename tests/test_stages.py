@@ -166,4 +166,21 @@ def test_random_body_runs_load_the_same_seeded_body_with_the_task_dropout(setup,
                      embedder_path=root / "rnd" / "embedder.pt", log=lambda *_: None)
     assert calls == [{"pretrained": False, "dropout": None, "seed": 7},   # align: only the embedder's start
                      {"pretrained": False, "dropout": 0.2, "seed": 7}]    # refine: the same body, its dropout
-    assert rec["body"] == out["body"] == "random" and out["settings"]["body"]["dropout"] == 0.2
+    assert rec["body_mode"] == out["body_mode"] == "random" and out["settings"]["body"]["dropout"] == 0.2
+
+
+def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
+    # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
+    import orca.stages.align as stage
+    from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
+
+    task, root = setup
+    made, real = [], stage.make_aligner
+    monkeypatch.setattr(stage, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 2, "maxsamples": 16, "solver": "original"}})
+    rec = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "orig", root / "data",
+                    body=tiny_text_body, log=lambda *_: None)
+    assert rec["solver"] == "original" and isinstance(made[0], OTDDExactOriginalSolver)
+    assert len(rec["distance_per_epoch"]) == 2 and all(np.isfinite(rec["distance_per_epoch"]))
+    with pytest.raises(Exception, match="solver"):
+        load_task(task.path, {"align": {"solver": "geomloss"}})

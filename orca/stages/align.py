@@ -76,7 +76,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     if src_x.shape[1] != init.width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner)
+    distance = make_aligner(aligner, solver=cfg.get("solver", "converged"))
     distance.prepare(src_x.to(dev), src_y.to(dev))
 
     optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
@@ -109,9 +109,9 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
 
     out_dir = Path(out_dir)
     record = {
-        "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
-        "aligner": aligner, "seed": seed, "distance_per_epoch": history, "num_classes": len(classes),
-        "data_sha256": data.checksum(),
+        "task": task.name, "backbone": backbone, "body_mode": "pretrained" if pretrained else "random",
+        "aligner": aligner, "seed": seed, "solver": cfg.get("solver", "converged"),
+        "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
         "wall_time_s": round(time.time() - start, 3), "provenance": provenance(dev),

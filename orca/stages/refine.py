@@ -16,6 +16,7 @@ import torch
 
 from ..augment import make_augmenter
 from ..model.backbones import load_body
+from .controls import freeze_except_layer_norms
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..data.download.fetching import file_digest
 from ..data.loaders.lazy import is_lazy, read_rows
@@ -54,12 +55,15 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None) -> dict:
+               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
-    task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
-    Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
+    task's ``body`` section asks for is loaded (its dropout written in; random weights drawn from ``seed`` when
+    ``body.pretrained`` is false). ``body_mode`` (orca/stages/controls.py): "pretrained"; "frozen" trains only the
+    body's layer norms (with the embedder and head); "random" builds the body with random weights whatever the
+    task file says (weights ignored when a ``body`` is passed). Without an aligned embedder, the embedder starts
+    as the original's does without alignment (no transfer of the body's tensors).
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
@@ -74,7 +78,11 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     data = prepare_split(task, seed, data_dir)
     k = num_outputs(task, data.y_train, data.info)
     body_cfg = task.spec["body"]
-    body = body or load_body(backbone, pretrained=body_cfg["pretrained"], dropout=body_cfg["dropout"], seed=seed)
+    if body_mode == "pretrained" and not body_cfg["pretrained"]:
+        body_mode = "random"  # the task file's body.pretrained: false (orca refine --body random)
+    body = body or load_body(backbone, pretrained=body_mode != "random", dropout=body_cfg["dropout"], seed=seed)
+    if body_mode == "frozen":
+        freeze_except_layer_norms(body)
     model = build_model(body, task.spec["input"]["modality"], data.sample_shape, task.spec["embedder"], kind,
                         output_shape(kind, k, data.y_train.shape[1:]), transfer=embedder_path is not None)
     if embedder_path is not None:
@@ -95,7 +103,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return score(metric, y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups=groups, ignore=ignore)
 
-    optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"])
+    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], cfg["momentum"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
 
@@ -175,8 +183,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     dev_info = provenance(dev)
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
-        "body": "pretrained" if body_cfg["pretrained"] else "random", "method": aligner, "seed": seed,
-        "metric": metric.name, "metric_display": metric.display,
+        "method": aligner, "body_mode": body_mode, "seed": seed, "metric": metric.name,
+        "metric_display": metric.display,
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
                    "best_epoch": best_epoch + 1},
