@@ -44,11 +44,12 @@ class LossSpec:
     class_weights: str | list | None = None
     pos_weight: float | None = None
     label_smoothing: float | None = None
+    reduction: str | None = None  # relative_l2: mean (default) or sum over the batch
 
     def options(self) -> dict:
         """The options set (besides the name), as keyword arguments of ``orca.losses.make_loss``."""
-        return {k: v for k, v in (("class_weights", self.class_weights), ("pos_weight", self.pos_weight),
-                                  ("label_smoothing", self.label_smoothing)) if v is not None}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "name" and getattr(self, f.name) is not None}
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,28 @@ class EmbedderSpec:
 
 
 @dataclass(frozen=True)
+class BodySpec:
+    """body: the released weights (``pretrained``) or random ones; ``dropout`` written into its config (None: its own)."""
+    pretrained: bool = True
+    dropout: float | None = None
+
+
+@dataclass(frozen=True)
 class AlignSpec:
+    """align: optimizer settings default to refine's (filled when the task is loaded); ``scheduler`` resolved
+    (orca/optim.py); ``solver``: the OTDD aligners' OT solver."""
     epochs: int
     maxsamples: int
+    batch_size: int
     lr: float
     optimizer: str
-    step_size: int
-    gamma: float
+    weight_decay: float
+    momentum: float
+    betas: tuple[float, ...]
+    scheduler: dict
     pseudo_labels: int
     max_source: int
+    solver: str = "converged"
 
 
 @dataclass(frozen=True)
@@ -80,12 +94,10 @@ class RefineSpec:
     lr: float
     weight_decay: float
     momentum: float
-    warmup_epochs: int
-    decay_epochs: tuple[int, ...]
-    gamma: float
+    betas: tuple[float, ...]
+    scheduler: dict  # resolved (orca/optim.py): {kind: warmup_linear, ...} or {kind: step, ...}
     accum: int
     clip: float
-    dropout: float
     val_fraction: float | None = None
     augment: dict | None = None
 
@@ -127,5 +139,5 @@ def _section(cls, values: dict):
     unknown = set(values) - names
     if unknown:  # the schema allows a key the typed task does not carry: add it to ``cls``
         raise TypeError(f"{cls.__name__} has no field for {', '.join(sorted(unknown))}")
-    return cls(**{k: (tuple(v) if isinstance(v, list) and k in ("shape", "decay_epochs", "files") else v)
+    return cls(**{k: (tuple(v) if isinstance(v, list) and k in ("shape", "betas", "files") else v)
                   for k, v in values.items()})

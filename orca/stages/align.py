@@ -1,10 +1,14 @@
 """The align stage: train only the embedder so embedded target data gets close to the source features.
 
-One epoch (the paper's loop): visit the classes in random order; for each class embed up to
-``maxsamples`` of its training samples, mean-pool over tokens, add ``weight_c * d(source, class)``
-and backpropagate; then take one optimizer step and one StepLR step. ``weight_c`` is the class's
-share of the training set, so the epoch's distance is a class-weighted average. Tasks without
-classes use k-means pseudo-labels of their targets.
+One epoch (the paper's loop): visit the classes in random order; for each class embed a random
+draw of its training samples (as many as ORCA's loader batches of ``align.batch_size`` give until
+more than ``maxsamples`` are collected: ``class_sample_count``), mean-pool over tokens, add
+``weight_c * d(source, class)`` and backpropagate (a class with a single sample is skipped); then take
+one optimizer step and one scheduler step. ``weight_c`` is the class's share of the training set, so
+the epoch's distance is a class-weighted average. Tasks without classes use k-means pseudo-labels of
+their targets. The optimizer is the task's own (align.optimizer, weight_decay, momentum, betas default
+to refine's) at ``align.lr`` (default: ``orca.optim.align_lr`` of refine.lr); the schedule is
+``align.scheduler`` (default ORCA's StepLR lambda, milestones 20, 40, 60, base 0.2).
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from ..data.loaders.lazy import is_lazy
 from ..evaluation import fill_ignored
 from ..model.backbones import EmbeddingInit, load_body
 from ..model.embedders import build_embedder
-from ..optim import make_optimizer
+from ..optim import LRSchedule, make_optimizer
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_torch_save, atomic_write_json, provenance
 from ..sources import cluster_labels, load_source
 from ..tasks import Task
@@ -46,6 +51,7 @@ class _ClassLoop:
     classes: np.ndarray
     weights: np.ndarray  # (num_classes,) each class's share of the training set
     by_class: dict
+    batch_size: int  # align.batch_size: the loader batches a class's draw is made of
     maxsamples: int
     generator: torch.Generator
     device: torch.device
@@ -57,39 +63,52 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
               checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
-    The embedder is initialised from ``embeddings`` (the backbone's saved EmbeddingInit) when given,
-    else from ``body`` or the loaded pretrained body. With ``checkpoint_dir`` the state is saved after
+    The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
+    saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
+    random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
     every epoch and a restarted job resumes from it.
     """
     out_dir = Path(out_dir)
     run = setup(task, "align", seed, data_dir, out_dir / "embedder.pt", device)
     cfg, dev, gen, data = task.align, run.device, run.generator, run.data
-    init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
-    embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder).to(dev)
+    pretrained = task.body.pretrained
+    if body is not None:
+        init = body.embedding_init()
+    elif embeddings and pretrained:
+        init = EmbeddingInit.load(embeddings)
+    else:
+        init = load_body(backbone, pretrained=pretrained, seed=seed).embedding_init()
+    # the original copies the body's tensors only when it aligns (embedder_init(train_embedder=epochs > 0))
+    embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder,
+                              transfer=cfg.epochs > 0).to(dev)
     loop, num_source = _class_loop(task, run, embedder, backbone, aligner, source_path, init.width, seed)
-    optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum,
+                               cfg.betas)
+    scheduler = LRSchedule(optimizer, cfg.scheduler, batches_per_epoch=1)  # one optimizer step per epoch
     ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{run.settings_hash}")
     history, first_epoch = [], 0
     state = resume(ckpt, gen, model=embedder, optimizer=optimizer, scheduler=scheduler)
     if state is not None:
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
+    label = f"align {task.name} {backbone} {aligner} seed {seed}"
+    start_clock(label, first_epoch)
     with StopFlag() as stop:
         for epoch in range(first_epoch, cfg.epochs):
             total = _align_epoch(loop, epoch)
             optimizer.step()
-            scheduler.step()
+            scheduler.batch_done()
+            scheduler.epoch_done()
             history.append(total)
-            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg.epochs} "
-                f"distance {total:.5g}")
+            log(epoch_line(label, epoch + 1, cfg.epochs, f"distance {total:.5g}"))
             ckpt.save({**snapshot(gen, model=embedder, optimizer=optimizer, scheduler=scheduler),
                        "history": history, "epoch": epoch + 1})
             if stop.requested and epoch + 1 < cfg.epochs:
                 raise Preempted(f"align stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
 
     record = {
-        "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
+        "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
+        "aligner": aligner, "seed": seed, "solver": cfg.solver,
         "distance_per_epoch": history, "num_classes": len(loop.classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": num_source,
         "settings": run.settings, "settings_hash": run.settings_hash,
@@ -116,11 +135,11 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, source_p
     if src_x.shape[1] != width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner)
+    distance = make_aligner(aligner, solver=cfg.solver)
     distance.prepare(src_x.to(dev), src_y.to(dev))
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
-    loop = _ClassLoop(embedder, distance, x_train, classes, counts / counts.sum(), by_class, cfg.maxsamples,
-                      run.generator, dev, task.path)
+    loop = _ClassLoop(embedder, distance, x_train, classes, counts / counts.sum(), by_class, cfg.batch_size,
+                      cfg.maxsamples, run.generator, dev, task.path)
     return loop, len(src_x)
 
 
@@ -132,8 +151,11 @@ def _align_epoch(loop: _ClassLoop, epoch: int) -> float:
     total = 0.0
     for ci in torch.randperm(len(loop.classes), generator=loop.generator).tolist():
         idx = loop.by_class[int(loop.classes[ci])]
-        if len(idx) > loop.maxsamples:
-            pick = torch.randperm(len(idx), generator=loop.generator)[: loop.maxsamples].numpy()
+        count = class_sample_count(len(idx), loop.batch_size, loop.maxsamples)
+        if count < 2:  # ORCA skips a class whose features are a single sample
+            continue
+        if count < len(idx):
+            pick = torch.randperm(len(idx), generator=loop.generator)[:count].numpy()
             idx = idx[np.sort(pick)]
         xb = torch.from_numpy(loop.x_train[idx]) if is_lazy(loop.x_train) else loop.x_train[idx]
         tokens, _ = loop.embedder(xb.to(loop.device))
@@ -146,3 +168,10 @@ def _align_epoch(loop: _ClassLoop, epoch: int) -> float:
         loss.backward()
         total += loss.item()
     return total
+
+
+def class_sample_count(class_size: int, batch_size: int, maxsamples: int) -> int:
+    """How many of a class's samples one align epoch embeds: ORCA draws shuffled loader batches of
+    ``batch_size`` until more than ``maxsamples`` are collected (or the class runs out), so
+    min(class_size, batch_size * (maxsamples // batch_size + 1)); e.g. CIFAR-100: 32 * 5 = 160."""
+    return min(class_size, batch_size * (maxsamples // batch_size + 1))

@@ -23,7 +23,8 @@ from ..losses import make_loss
 from ..metrics import get_metric
 from ..model.backbones import load_body
 from ..model.network import build_model, output_shape
-from ..optim import epoch_lr_factor, make_optimizer
+from ..optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
+from ..progress import epoch_line, start_clock
 from ..records import build_record, write_record
 from ..taskdata import num_outputs
 from ..tasks import Task
@@ -92,20 +93,23 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
-    A ``body`` passed in is trained in place (pass a copy to reuse it); by default the pretrained body is loaded.
-    ``body_mode`` (orca/stages/controls.py): "pretrained"; "frozen" trains only the body's layer norms (with the
-    embedder and head); "random" builds the body with random weights (ignored when a ``body`` is passed).
+    A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
+    task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
+    ``body_mode`` (a control, orca/stages/controls.py): "pretrained" as the task says; "frozen" trains only the
+    body's layer norms (with the embedder and head); "random" builds the body with random weights.
+    Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
     run = setup(task, "refine", seed, data_dir, out_path, device)
     data, metric = run.data, get_metric(task.metric)
     k = num_outputs(task, data.y_train, data.info)
-    body = body or load_body(backbone, pretrained=body_mode != "random")
+    pretrained = task.body.pretrained and body_mode != "random"
+    body = body or load_body(backbone, pretrained=pretrained, dropout=task.body.dropout, seed=seed)
     if body_mode == "frozen":
         freeze_except_layer_norms(body)
     model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
-                        output_shape(task.output.kind, k, data.y_train.shape[1:]), task.refine.dropout)
+                        output_shape(task.output.kind, k, data.y_train.shape[1:]), transfer=embedder_path is not None)
     if embedder_path is not None:
         load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
     model.to(run.device)
@@ -116,13 +120,15 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     if state is not None:
         tr.t.update(state)
         log(f"[refine {task.name}] resuming at epoch {tr.t['epoch'] + 1}, batch {tr.t['next_batch']} from {ckpt.path}")
+    start_clock(tr.label, tr.t["epoch"])
     with StopFlag() as stop:
         while tr.t["epoch"] < tr.cfg.epochs:
             _train_epoch(tr, stop)
             _end_epoch(tr, data, stop)
     scores = _final_scores(tr, data)
     record = build_record(task, backbone, aligner, seed, metric, scores, data, run.settings, run.settings_hash,
-                          run.started, out_path, run.device, body_mode=body_mode, history=tr.t["history"],
+                          run.started, out_path, run.device, history=tr.t["history"],
+                          body="frozen" if body_mode == "frozen" else ("pretrained" if pretrained else "random"),
                           embedder=str(embedder_path) if embedder_path else None)
     write_record(record, out_path)
     ckpt.remove()
@@ -146,14 +152,14 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return score(metric, y, predict(model, x, cfg.eval_batch_size, dev, decode), groups=groups, ignore=ignore)
 
-    optimizer = make_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr,
-                               cfg.weight_decay, cfg.momentum)  # a frozen body's weights are left out
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: epoch_lr_factor(e, cfg.warmup_epochs, cfg.decay_epochs, cfg.gamma))
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
     augment = make_augmenter(cfg.augment, seed, data.sample_shape[0], task.input.modality,
                              (task.data.normalize or {}).get("inputs"))  # refine.augment; identity when unset
+    optimizer = make_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr,
+                               cfg.weight_decay, cfg.momentum, cfg.betas)  # a frozen body's weights are left out
+    # per batch or per epoch (orca/optim.py)
+    scheduler = LRSchedule(optimizer, cfg.scheduler, -(-len(x_train) // cfg.batch_size))
     return _Training(cfg, model, forward, loss_fn, optimizer, scheduler, x_train,
                      as_target(data.y_train, task.output.kind), augment, evaluate, metric, dev, run.generator,
                      ckpt, label, log, task.path)
@@ -175,14 +181,16 @@ def _train_epoch(tr: _Training, stop) -> None:
             raise FloatingPointError(
                 f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
                 f"or set refine.clip in {tr.task_path} (the last good checkpoint is kept: {tr.ckpt.path})")
-        (loss / accum).backward()
+        # unscaled: gradients add up over accum micro-batches; a trailing partial group is dropped
+        accumulated_backward(loss, tr.model.parameters(), cfg.clip)
         t["running"] += loss.item()
         t["step"] += 1
-        if (b + 1) % accum == 0 or b + 1 == num_batches:
-            if cfg.clip and cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(tr.model.parameters(), cfg.clip)
+        step_now = is_step_batch(b, accum)
+        if step_now:
             tr.optimizer.step()
             tr.optimizer.zero_grad(set_to_none=True)
+        tr.scheduler.batch_done()  # before any checkpoint, so a resumed run continues its schedule
+        if step_now:
             t["next_batch"] = b + 1
             if stop.requested and b + 1 < num_batches:
                 tr.ckpt.save(tr.snapshot())
@@ -192,7 +200,7 @@ def _train_epoch(tr: _Training, stop) -> None:
 def _end_epoch(tr: _Training, data, stop) -> None:
     """Schedule step, validation score, best-so-far weights, history, log line and checkpoint."""
     t, epoch = tr.t, tr.t["epoch"]
-    tr.scheduler.step()
+    tr.scheduler.epoch_done()
     val = tr.evaluate(data.y_val, data.x_val, data.groups_val)
     if is_better(val, t["best_val"], tr.metric.higher_is_better):
         t["best_val"], t["best_epoch"] = val, epoch
@@ -200,7 +208,7 @@ def _end_epoch(tr: _Training, data, stop) -> None:
     train_loss = t["running"] / tr.num_batches
     t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
     t.update(epoch=epoch + 1, order=None, next_batch=0)
-    tr.log(f"[{tr.label}] epoch {epoch + 1}/{tr.cfg.epochs} loss {train_loss:.4g} val {tr.metric.name} {val:.4g}")
+    tr.log(epoch_line(tr.label, epoch + 1, tr.cfg.epochs, f"loss {train_loss:.4g} val {tr.metric.name} {val:.4g}"))
     if t["epoch"] < tr.cfg.epochs:
         tr.ckpt.save(tr.snapshot())
         if stop.requested:
