@@ -154,8 +154,8 @@ def test_align_uses_the_task_optimizer_at_orca_lr_and_step_factors_per_epoch(toy
     assert (group["momentum"], group["weight_decay"], group["initial_lr"]) == (0.5, 0.01, pytest.approx(1e-3))
     assert log.steps == pytest.approx([1e-3 * f for f in (1, 1, 0.5, 0.5, 0.25, 0.25)])
     big = toy_task(_classes([10, 10]), {**CLASSIFY, "refine": {"lr": 0.01}}, name="big")
-    assert big["align"]["lr"] == 0.01  # above 1e-3 the task lr is used as it is
-    assert big["align"]["scheduler"] == {"kind": "step", "milestones": [20, 40, 60], "base": 0.2}
+    assert big.align.lr == 0.01  # above 1e-3 the task lr is used as it is
+    assert big.align.scheduler == {"kind": "step", "milestones": [20, 40, 60], "base": 0.2}
 
 
 def test_align_embeds_orca_count_of_each_class(toy_task, tiny_text_body, tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from orca.tasks import TaskError, find_task_files, load_task, settings_hash, stage_settings
+from orca.tasks import BodySpec, TaskError, find_task_files, load_task, settings_hash, stage_settings
 
 IRIS = "benchmarks/offline/iris.yaml"
 
@@ -38,11 +38,11 @@ def test_align_trains_with_the_refine_optimizer_unless_set():
         ("sgd", 0.1, 0.5, (0.8, 0.9), 16)
     assert align.lr == pytest.approx(1e-3)
     assert align.scheduler == {"kind": "step", "milestones": [20, 40, 60], "base": 0.2}
-    own = load_task(IRIS, overrides={"align": {"optimizer": "adam", "lr": 0.5}})["align"]
-    assert own["optimizer"] == "adam" and own["lr"] == 0.5
-    refine = load_task(IRIS)["refine"]
-    assert refine["scheduler"] == {"kind": "warmup_linear", "warmup_epochs": 0, "decay_epochs": refine["epochs"]}
-    assert refine["betas"] == [0.9, 0.98]
+    own = load_task(IRIS, overrides={"align": {"optimizer": "adam", "lr": 0.5}}).align
+    assert own.optimizer == "adam" and own.lr == 0.5
+    refine = load_task(IRIS).refine
+    assert refine.scheduler == {"kind": "warmup_linear", "warmup_epochs": 0, "decay_epochs": refine.epochs}
+    assert refine.betas == (0.9, 0.98)
 
 
 def test_refine_settings_do_not_enter_align_settings():
@@ -54,7 +54,7 @@ def test_refine_settings_do_not_enter_align_settings():
 
 def test_body_section_defaults_and_which_stages_it_keys():
     base = load_task(IRIS)
-    assert base["body"] == {"pretrained": True, "dropout": None}  # released weights, the body's own dropout
+    assert base.body == BodySpec(pretrained=True, dropout=None)  # released weights, the body's own dropout
     dropped = load_task(IRIS, overrides={"body": {"dropout": 0.05}})
     assert stage_settings(dropped, "align") == stage_settings(base, "align")  # dropout only matters in refine
     assert stage_settings(dropped, "refine")["body"]["dropout"] == 0.05
@@ -68,9 +68,9 @@ def test_cli_body_flag_selects_the_random_body():
 
     common = ["--task", str(IRIS), "--backbone", "minilm-l6", "--aligner", "none", "--seed", "0"]
     args = build_parser().parse_args(["refine", *common, "--out", "r.json", "--body", "random"])
-    assert _task(args)["body"]["pretrained"] is False
+    assert _task(args).body.pretrained is False
     args = build_parser().parse_args(["align", *common, "--source", "s.npz", "--out-dir", "d"])
-    assert _task(args)["body"]["pretrained"] is True
+    assert _task(args).body.pretrained is True
 
 
 @pytest.mark.parametrize("mutate,match", [
