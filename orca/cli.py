@@ -80,6 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save the body's input-embedding tensors here (what align initialises from)")
     p.add_argument("--threads", type=int, default=None)
 
+    _training_parsers(sub)
+
+    p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
+    _common(p)
+    p.add_argument("--method", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("report", help="aggregate run JSONs into a CSV, LaTeX/Markdown tables and a plot")
+    p.add_argument("--table", required=True)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--reports-dir", default="reports")
+    p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
+    p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("--reference", default="none",
+                   help="method every other one is paired with, by seed (default: none = naive fine-tuning)")
+    p.add_argument("--summary", default="null",
+                   help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
+                        '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
+    p.add_argument("runs", nargs="+", help="result JSON files")
+
+    return parser
+
+
+def _training_parsers(sub) -> None:
+    """The align and refine subcommands (the stages that train)."""
     p = sub.add_parser("align", help="train a task's embedder towards the source features")
     _common(p)
     _run_opts(p)
@@ -102,27 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
     _body_opt(p)
-
-    p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
-    _common(p)
-    p.add_argument("--method", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-
-    p = sub.add_parser("report", help="aggregate run JSONs into a CSV, LaTeX/Markdown tables and a plot")
-    p.add_argument("--table", required=True)
-    p.add_argument("--results-dir", default="results")
-    p.add_argument("--reports-dir", default="reports")
-    p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
-    p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
-    p.add_argument("--reference", default="none",
-                   help="method every other one is paired with, by seed (default: none = naive fine-tuning)")
-    p.add_argument("--summary", default="null",
-                   help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
-                        '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
-    p.add_argument("runs", nargs="+", help="result JSON files")
-
-    return parser
 
 
 def _task(args):
