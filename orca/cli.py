@@ -44,6 +44,15 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
                         "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
 
 
+def _protocol_opt(p: argparse.ArgumentParser) -> None:
+    from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=list(PROTOCOLS),
+                   help="evaluation protocol (orca/protocols.py): 'original' = the released code's (whole training "
+                        "set, test-selected epoch, chunked metric), 'clean' = validation split (default: "
+                        f"{DEFAULT_PROTOCOL})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orca", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the backbone's saved input embeddings (orca sources --embeddings-out); "
                         "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
+    _protocol_opt(p)
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
     _common(p)
@@ -89,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aligner", required=True, help="method name recorded in the result ('none' = naive fine-tuning)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
+    _protocol_opt(p)
 
     p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
     _common(p)
@@ -101,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
-    p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("--score", default="selected", choices=["selected", "test_at_best_val", "test_last_epoch",
+                                                           "test_best_epoch_original"],
+                   help="'selected' = each run's protocol's own reported score (clean: test_at_best_val, "
+                        "original: test_best_epoch_original)")
     p.add_argument("--summary", default="null",
                    help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
                         '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
@@ -201,15 +215,20 @@ def _dispatch(args) -> int:
         from .stages.align import run_align
 
         run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
-                  device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
+                  device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings,
+                  protocol=args.protocol)
         return 0
     if args.command == "refine":
         from .stages.refine import run_refine
 
         rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
-                         embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args))
-        print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
-              f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
+                         embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args),
+                         protocol=args.protocol)
+        from .protocols import get_protocol
+
+        chosen = get_protocol(args.protocol)
+        print(f"{rec['task']} {rec['method']} seed {rec['seed']} ({chosen.name}): {rec['metric']} "
+              f"{rec['scores'][chosen.selected_score]:.4g} (best {chosen.select_on} epoch {rec['scores']['best_epoch']})")
         return 0
     if args.command == "baseline":
         from .stages.baselines import run_baseline

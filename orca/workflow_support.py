@@ -125,11 +125,17 @@ class Grid:
                               f"{task!r}; add a '{modality}:' list")
         return backbones[modality]
 
+    def protocols_for(self, table: str) -> list[str]:
+        """The evaluation protocols a table runs: its own ``protocols`` or the config's (default ``[clean]``)."""
+        return list(self.config["tables"][table].get("protocols") or self.config.get("protocols") or ["clean"])
+
     def table_runs(self, table: str, results_dir: str) -> list[str]:
-        """Result JSON paths of every run of one table (network cells, then baselines)."""
+        """Result JSON paths of every run of one table (network cells per protocol, then baselines):
+        ``runs/<task>/<backbone>/<aligner>/<protocol>/seed<k>.json``."""
         t = self.config["tables"][table]
-        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/seed{s}.json" for task in t["tasks"]
-                for bb in self.backbones_for(table, task) for al in t["aligners"] for s in t["seeds"]]
+        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/{pr}/seed{s}.json" for task in t["tasks"]
+                for bb in self.backbones_for(table, task) for al in t["aligners"]
+                for pr in self.protocols_for(table) for s in t["seeds"]]
         runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
                  if self.task(task).spec["output"]["kind"] in ("classification", "regression")]

@@ -11,7 +11,7 @@ import re
 import pandas as pd
 from tabulate import tabulate
 
-from .aggregate import finite
+from .aggregate import finite, protocol_comparison
 
 __all__ = ["fmt_num", "to_csv_text", "to_markdown", "to_latex", "caption_text"]
 
@@ -20,6 +20,9 @@ SCORE_WORDS = {
     "test_last_epoch": "test score at the last epoch",
     "best_val": "best validation score",
     "best_epoch": "epoch of the best validation score",
+    "test_best_epoch_original": "best test score over epochs (the released code's test-selected epoch)",
+    "selected": "each protocol's reported score (clean: test score at the best-validation epoch; original: "
+                "best test score over epochs)",
 }
 
 
@@ -62,7 +65,8 @@ def caption_text(summ: pd.DataFrame) -> dict:
     folder = ""
     if dirs:
         folder = os.path.commonpath(dirs)
-    score = ours["score"].iloc[0] if len(ours) else "test_at_best_val"
+    used = ours["score"].unique()
+    score = used[0] if len(used) == 1 else ("selected" if len(used) else "test_at_best_val")
     return {
         "score": score, "score_words": SCORE_WORDS.get(score, score), "seeds": seeds,
         "commits": commits, "mixed": len(commits) > 1, "dirty": bool(ours["git_dirty"].any()),
@@ -81,13 +85,13 @@ def to_markdown(summ: pd.DataFrame, table: str) -> str:
         if r["mixed_commits"]:
             cell += " †"
         arrow = "↑" if r["higher_is_better"] else "↓"
-        row = [r["task_title"], f"{r['metric_display']} {arrow}", r["backbone"], r["method"], cell,
-               r["n_seeds"] if r["row_kind"] == "run" else ""]
+        row = [r["task_title"], f"{r['metric_display']} {arrow}", r["backbone"], r["method"], _s(r.get("protocol")),
+               cell, r["n_seeds"] if r["row_kind"] == "run" else ""]
         if pub:
             row += [_s(r["published_method"]), fmt_num(r["published_value"]), fmt_num(r["diff_vs_published"]),
                     _s(r["published_note"])]
         rows.append(row)
-    headers = ["Task", "Metric", "Backbone", "Method", "Ours (mean ± std)", "Seeds"]
+    headers = ["Task", "Metric", "Backbone", "Method", "Protocol", "Ours (mean ± std)", "Seeds"]
     if pub:
         headers += ["Paper method", "Paper", "Ours − paper", "Note"]
     c = caption_text(summ)
@@ -104,7 +108,23 @@ def to_markdown(summ: pd.DataFrame, table: str) -> str:
         + (" † = this row mixes runs from different commits." if summ["mixed_commits"].any() else ""),
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + _comparison_markdown(summ)
+
+
+def _comparison_markdown(summ: pd.DataFrame) -> str:
+    """Published | ours (original) | ours (clean) | differences, for the cells run under both protocols."""
+    cmp = protocol_comparison(summ) if "protocol" in summ else pd.DataFrame()
+    if cmp.empty:
+        return ""
+    rows = [[r["task_title"], r["metric_display"], r["backbone"], r["method"], fmt_num(r["published_value"]),
+             fmt_num(r["original"]), fmt_num(r["clean"]), fmt_num(r["original"] - r["published_value"]),
+             fmt_num(r["original_minus_clean"])] for _, r in cmp.iterrows()]
+    headers = ["Task", "Metric", "Backbone", "Method", "Published", "Ours (original)", "Ours (clean)",
+               "Original − published", "Original − clean"]
+    return "\n".join(["", "## Protocols side by side", "",
+                      tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
+                      "original: the released code's protocol (whole training set, best test epoch, chunked metric); "
+                      "clean: validation split, test at the best-validation epoch (docs/fidelity.md).", ""])
 
 
 _TEX_ESCAPES = {
@@ -122,7 +142,7 @@ def tex_escape(s) -> str:
 def to_latex(summ: pd.DataFrame, table: str) -> str:
     """booktabs table (\\toprule/\\midrule/\\bottomrule), mean $\\pm$ std, best in \\textbf."""
     pub = _has_published(summ)
-    headers = ["Task", "Metric", "Backbone", "Method", r"Ours (mean $\pm$ std)", "$n$"]
+    headers = ["Task", "Metric", "Backbone", "Method", "Protocol", r"Ours (mean $\pm$ std)", "$n$"]
     if pub:
         headers += ["Paper method", "Paper", "Ours $-$ paper"]
     body = []
@@ -140,7 +160,8 @@ def to_latex(summ: pd.DataFrame, table: str) -> str:
                 cell += r"$^\dagger$"
         arrow = r"$\uparrow$" if r["higher_is_better"] else r"$\downarrow$"
         row = [tex_escape(r["task_title"]), f"{tex_escape(r['metric_display'])} {arrow}", tex_escape(r["backbone"]),
-               tex_escape(r["method"]), cell, str(r["n_seeds"]) if r["row_kind"] == "run" else ""]
+               tex_escape(r["method"]), tex_escape(_s(r.get("protocol"))), cell,
+               str(r["n_seeds"]) if r["row_kind"] == "run" else ""]
         if pub:
             pv = fmt_num(r["published_value"])
             if pv and "uncertain" in str(r["published_note"]):
@@ -162,7 +183,7 @@ def to_latex(summ: pd.DataFrame, table: str) -> str:
     )
     if summ["mixed_commits"].any():
         caption += r" $^\dagger$ = row mixes runs from different commits."
-    cols = "lllll" + "r" + ("lrr" if pub else "")
+    cols = "llllll" + "r" + ("lrr" if pub else "")
     lines = [
         r"% requires \usepackage{booktabs}",
         r"\begin{table}[t]",

@@ -24,7 +24,7 @@ from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
 from ..tasks import Task, settings_hash, stage_settings
-from ..align.distances import make_aligner
+from ..protocols import DEFAULT_PROTOCOL, get_protocol, make_protocol_aligner
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -38,12 +38,15 @@ def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
               data_dir: str | Path, device: str | None = None, body=None, log=print,
-              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
+              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None,
+              protocol: str = DEFAULT_PROTOCOL) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
     The embedder is initialised from ``embeddings`` (the backbone's saved EmbeddingInit) when given,
     else from ``body`` or the loaded pretrained body. With ``checkpoint_dir`` the state is saved after
-    every epoch and a restarted job resumes from it.
+    every epoch and a restarted job resumes from it. ``protocol`` (orca.protocols): ``clean`` aligns on the
+    training part left after the validation carve with the converged solver; ``original`` on the whole
+    training set with the original's OT solver.
     """
     start = time.time()
     check_writable(Path(out_dir) / "embedder.pt")
@@ -51,7 +54,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     cfg = task.spec["align"]
     dev = pick_device(device)
     gen = seed_everything(seed)
-    data = prepare_split(task, seed, data_dir)
+    proto = get_protocol(protocol)
+    data = prepare_split(task, seed, data_dir, validation=proto.validation_split)
     init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
     embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"]).to(dev)
 
@@ -67,7 +71,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     if src_x.shape[1] != init.width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner)
+    distance = make_protocol_aligner(aligner, proto)
     distance.prepare(src_x.to(dev), src_y.to(dev))
 
     optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
@@ -75,7 +79,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
     history, first_epoch = [], 0
     ckpt = Checkpointer(checkpoint_dir,
-                        f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}")
+                        f"align-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{settings_hash(settings)}")
     state = ckpt.load()
     if state is not None:
         embedder.load_state_dict(state["model"])
@@ -100,7 +104,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
 
     out_dir = Path(out_dir)
     record = {
-        "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
+        "task": task.name, "backbone": backbone, "aligner": aligner, "protocol": proto.name, "seed": seed,
+        "align_solver": proto.align_solver, "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),

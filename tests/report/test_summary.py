@@ -215,7 +215,7 @@ def test_table_rule_writes_the_summary(tmp_path):
 
     aurocs = {"iris": (0.10, 0.20), "wine": (0.30, 0.10), "wdbc": (0.05, 0.04)}  # (ORCA, XGBoost) 1 - AUROC
     for task, (orca, xgb) in aurocs.items():  # where the rule looks for them
-        write_run(tmp_path, task, "otdd-exact", 0, orca, rel=f"results/runs/{task}/minilm-l6/otdd-exact/seed0.json")
+        write_run(tmp_path, task, "otdd-exact", 0, orca, rel=f"results/runs/{task}/minilm-l6/otdd-exact/clean/seed0.json")
         write_run(tmp_path, task, "xgboost", 0, xgb, rel=f"results/baselines/{task}/xgboost/seed0.json")
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg.update(benchmarks=[str(REPO / "benchmarks")], cache_dir=str(tmp_path / "cache"), targets=["s"])

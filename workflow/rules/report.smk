@@ -13,7 +13,7 @@ for _name in config["tables"]:
         params:
             table=_name,
             published=f"--published {config['published_csv']}" if config.get("published_csv") else "",
-            score=config["tables"][_name].get("score", "test_at_best_val"),
+            score=config["tables"][_name].get("score", "selected"),
             summary=json.dumps(config["tables"][_name].get("summary"), sort_keys=True),
         log:
             f"{LOGS}/report/{_name}.log",
