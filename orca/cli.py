@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=5000)
     p.add_argument("--from-npy", nargs=2, metavar=("XS", "YS"), default=None,
                    help="use released features instead, e.g. the paper's text_xs.npy text_ys.npy")
+    p.add_argument("--image-source", default="photos", choices=["cifar10", "photos"],
+                   help="image bodies: 'cifar10' = the paper's 5,000 CIFAR-10 training images (fetched into "
+                        "--data-dir/cifar10; offline photographs when unreachable, said in the origin), "
+                        "'photos' = scikit-learn's bundled photographs (offline)")
+    p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
+                   help="where the CIFAR-10 archive is kept (image-source cifar10)")
     p.add_argument("--embeddings-out", default=None,
                    help="also save the body's input-embedding tensors here (what align initialises from)")
     p.add_argument("--threads", type=int, default=None)
@@ -205,7 +211,8 @@ def _dispatch(args) -> int:
 
         body = load_body(args.backbone)
         feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
-                 else build_source_features(args.backbone, max_samples=args.max_samples, body=body))
+                 else build_source_features(args.backbone, max_samples=args.max_samples, body=body,
+                                            image_source=args.image_source, data_dir=args.data_dir))
         save_source(feats, args.out)
         if args.embeddings_out:
             body.embedding_init().save(args.embeddings_out)

@@ -109,10 +109,16 @@ class Grid:
         return json.dumps(keep, sort_keys=True)
 
     def source_args(self, backbone: str) -> str:
+        """``orca sources`` options of a backbone: released arrays, or the corpus (image bodies: ``image_source``)."""
+        from .model.backbones import BACKBONES
+
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
         if arrays:
             return f"--from-npy {arrays[0]} {arrays[1]} --max-samples {self.config.get('source_max_samples', 5000)}"
-        return f"--max-samples {self.config.get('source_max_samples', 5000)}"
+        image = BACKBONES[backbone].family == "image"
+        source = self.config.get("image_source", "cifar10")
+        extra = f" --image-source {source} --data-dir {self.data_dir}" if image and source == "cifar10" else ""
+        return f"--max-samples {self.config.get('source_max_samples', 5000)}{extra}"
 
     def backbones_for(self, table: str, task: str) -> list[str]:
         """The bodies a table runs ``task`` on: its list, or the list for the task's input modality."""
