@@ -94,3 +94,17 @@ def test_the_grid_asks_for_cifar10_features_for_image_bodies_only():
     assert grid.source_args("swin-base") == "--max-samples 5000 --image-source cifar10 --data-dir c/data"
     assert grid.source_args("minilm-l6") == "--max-samples 5000"
     assert Grid({**cfg, "image_source": "photos"}).source_args("swin-base") == "--max-samples 5000"
+
+
+def test_released_text_features_are_the_first_rows_mean_pooled_over_tokens(tmp_path):
+    # ORCA load_text: text_xs_32.npy (N, T, D) and text_ys_32.npy, the first 5,000 rows, mean over tokens
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(9, 4, 6)).astype(np.float32), rng.integers(0, 3, 9)
+    np.save(tmp_path / "text_xs_32.npy", xs)
+    np.save(tmp_path / "text_ys_32.npy", ys)
+    feats = sources.from_arrays(tmp_path / "text_xs_32.npy", tmp_path / "text_ys_32.npy", max_samples=5)
+    np.testing.assert_allclose(feats["xs"], xs[:5].mean(1), rtol=1e-6)
+    np.testing.assert_array_equal(feats["ys"], ys[:5])
+    np.save(tmp_path / "short_ys.npy", ys[:3])
+    with pytest.raises(ValueError, match="has 5 rows but .* has 3"):
+        sources.from_arrays(tmp_path / "text_xs_32.npy", tmp_path / "short_ys.npy", max_samples=5)

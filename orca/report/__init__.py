@@ -19,7 +19,7 @@ __all__ = ["build_report"]
 
 
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
-                 published_csv: Path | None, score: str = "test_at_best_val",
+                 published_csv: Path | None, score: str = "selected",
                  summary: dict | None = None) -> dict[str, Path]:
     """Aggregate the runs of ``table`` and write CSV, Markdown, LaTeX, PNG and PDF.
 
