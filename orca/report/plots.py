@@ -34,7 +34,10 @@ def make_figure(summ: pd.DataFrame, table: str, max_cols: int = 3) -> Figure:
     for k, task in enumerate(tasks):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         g = summ[summ["task"] == task].reset_index(drop=True)
-        labels = [f"{m}\n({b})" if b else f"{m}\n(paper)" for m, b in zip(g["method"], g["backbone"])]
+        mixed = "protocol" in g and summ.loc[summ.row_kind == "run", "protocol"].nunique() > 1
+        protos = g["protocol"].fillna("") if mixed else [""] * len(g)
+        labels = [(f"{m}\n({b}{', ' + p if p else ''})" if b else f"{m}\n(paper)")
+                  for m, b, p in zip(g["method"], g["backbone"], protos)]
         x = np.arange(len(g))
         for i, r in g.iterrows():
             if finite(r["mean"]):
@@ -53,7 +56,8 @@ def make_figure(summ: pd.DataFrame, table: str, max_cols: int = 3) -> Figure:
         if ax.get_legend_handles_labels()[1]:
             ax.legend(fontsize=7)
     score = summ.loc[summ.row_kind == "run", "score"]
-    fig.suptitle(f"{table}: mean ± std over seeds ({score.iloc[0] if len(score) else ''})", fontsize=10)
+    used = score.unique()
+    fig.suptitle(f"{table}: mean ± std over seeds ({used[0] if len(used) == 1 else ', '.join(used)})", fontsize=10)
     return fig
 
 
