@@ -18,7 +18,8 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
-__all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol", "selected_score", "make_protocol_aligner"]
+__all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "align_solver", "get_protocol", "make_protocol_aligner",
+           "selected_score"]
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,21 @@ def selected_score(protocol: str) -> str:
     return get_protocol(protocol).selected_score
 
 
-def make_protocol_aligner(aligner: str, protocol: str | Protocol):
+def align_solver(protocol: str | Protocol, task_solver: str | None = None) -> str:
+    """The OT solver an align job uses: a task file's explicit ``align.solver`` when set, else the protocol's."""
+    return task_solver or get_protocol(protocol).align_solver
+
+
+def make_protocol_aligner(aligner: str, protocol: str | Protocol, task_solver: str | None = None):
     """The aligner ``aligner`` with the protocol's OT solver: the one hook through which a protocol picks the
-    OTDD solver (``clean``: the converged default; ``original``: ``make_aligner(..., solver="original")``)."""
+    OTDD solver (``clean``: the converged default; ``original``: ``make_aligner(..., solver="original")``);
+    ``task_solver`` (a task file's ``align.solver``) overrides it when given."""
     from .align.distances import make_aligner
 
-    p = get_protocol(protocol)
-    if p.align_solver == "converged":
+    solver = align_solver(protocol, task_solver)
+    if solver == "converged":
         return make_aligner(aligner)
     if "solver" not in inspect.signature(make_aligner).parameters:  # a build without the solver option
-        raise ValueError(f"protocol {p.name!r} aligns with the {p.align_solver!r} OT solver, but this build's "
-                         "make_aligner has no solver option; use protocol 'clean' or a build with it")
-    return make_aligner(aligner, solver=p.align_solver)
+        raise ValueError(f"protocol {get_protocol(protocol).name!r} aligns with the {solver!r} OT solver, but "
+                         "this build's make_aligner has no solver option; use protocol 'clean' or a build with it")
+    return make_aligner(aligner, solver=solver)

@@ -30,7 +30,8 @@ def test_the_protocol_picks_the_align_solver(monkeypatch):
     monkeypatch.setattr("orca.align.distances.make_aligner", fake_make_aligner)
     make_protocol_aligner("otdd-exact", "clean")
     make_protocol_aligner("otdd-exact", "original")
-    assert calls == [("otdd-exact", "converged", {}), ("otdd-exact", "original", {})]
+    make_protocol_aligner("otdd-exact", "clean", task_solver="original")  # a task file's align.solver wins
+    assert calls == [("otdd-exact", "converged", {}), ("otdd-exact", "original", {}), ("otdd-exact", "original", {})]
 
 
 def test_a_build_without_the_solver_option_refuses_the_original_protocol(monkeypatch):

@@ -163,7 +163,7 @@ def test_original_protocol_aligns_on_every_training_row(setup, tiny_text_body, m
     task, root = setup
     asked = []
     monkeypatch.setattr("orca.stages.align.make_protocol_aligner",
-                        lambda name, proto: asked.append(proto.align_solver) or make_aligner(name))
+                        lambda name, proto, task_solver=None: asked.append(proto.align_solver) or make_aligner(name))
     orig = run_align(task, "roberta-base", "l2", 0, root / "src.npz", root / "al-o", root / "data",
                      body=tiny_text_body, log=lambda *_: None, protocol="original")
     clean = run_align(task, "roberta-base", "l2", 0, root / "src.npz", root / "al-c", root / "data",

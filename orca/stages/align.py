@@ -24,7 +24,7 @@ from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
 from ..tasks import Task, settings_hash, stage_settings
-from ..protocols import DEFAULT_PROTOCOL, get_protocol, make_protocol_aligner
+from ..protocols import DEFAULT_PROTOCOL, align_solver, get_protocol, make_protocol_aligner
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -71,7 +71,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     if src_x.shape[1] != init.width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_protocol_aligner(aligner, proto)
+    distance = make_protocol_aligner(aligner, proto, cfg.get("solver"))
     distance.prepare(src_x.to(dev), src_y.to(dev))
 
     optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
@@ -105,7 +105,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     out_dir = Path(out_dir)
     record = {
         "task": task.name, "backbone": backbone, "aligner": aligner, "protocol": proto.name, "seed": seed,
-        "align_solver": proto.align_solver, "num_train": len(data.y_train),
+        "align_solver": align_solver(proto, cfg.get("solver")), "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
