@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _run_opts(p)
     p.add_argument("--backbone", required=True)
-    p.add_argument("--aligner", required=True, help="method name recorded in the result ('none' = naive fine-tuning)")
+    p.add_argument("--aligner", required=True,
+                   help="method name recorded in the result ('none' = naive fine-tuning; a control such as "
+                        "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
     _protocol_opt(p)
@@ -226,11 +228,12 @@ def _dispatch(args) -> int:
                   protocol=args.protocol)
         return 0
     if args.command == "refine":
+        from .stages.controls import body_mode_of
         from .stages.refine import run_refine
 
         rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
                          embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args),
-                         protocol=args.protocol)
+                         body_mode=body_mode_of(args.aligner), protocol=args.protocol)
         from .protocols import get_protocol
 
         chosen = get_protocol(args.protocol)

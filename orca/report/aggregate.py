@@ -41,8 +41,8 @@ METRIC_TO_PUBLISHED: dict[str, str] = {
 }
 
 # our method name -> the paper's method name, used when a run's published_key has no "method".
-# ORCA's default aligner is OTDD with the exact label distance.
-DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA"}
+# ORCA's default aligner is OTDD with the exact label distance; the frozen-body control is the paper's FPT row.
+DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA", "frozen-body": "FPT"}
 
 SUMMARY_COLUMNS = [
     "table", "task", "task_title", "backbone", "method", "protocol", "metric", "metric_display",

@@ -18,6 +18,7 @@ import torch
 
 from ..augment import make_augmenter
 from ..model.backbones import load_body
+from .controls import freeze_except_layer_norms
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..data.download.fetching import file_digest
 from ..data.loaders.lazy import is_lazy, read_rows
@@ -57,12 +58,15 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None, protocol: str = DEFAULT_PROTOCOL) -> dict:
+               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained",
+               protocol: str = DEFAULT_PROTOCOL) -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
     ``protocol`` (orca.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it); by default the pretrained body is loaded.
+    ``body_mode`` (orca/stages/controls.py): "pretrained"; "frozen" trains only the body's layer norms (with the
+    embedder and head); "random" builds the body with random weights (ignored when a ``body`` is passed).
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
@@ -77,7 +81,9 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     proto = get_protocol(protocol)
     data = prepare_split(task, seed, data_dir, validation=proto.validation_split)
     k = num_outputs(task, data.y_train, data.info)
-    body = body or load_body(backbone)
+    body = body or load_body(backbone, pretrained=body_mode != "random")
+    if body_mode == "frozen":
+        freeze_except_layer_norms(body)
     model = build_model(body, task.spec["input"]["modality"], data.sample_shape, task.spec["embedder"], kind,
                         output_shape(kind, k, data.y_train.shape[1:]), cfg["dropout"])
     if embedder_path is not None:
@@ -100,7 +106,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return scorer(y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups)
 
-    optimizer = make_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"], cfg["momentum"])
+    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], cfg["momentum"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
 
@@ -186,7 +192,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     dev_info = provenance(dev)
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
-        "method": aligner, "protocol": proto.name, "seed": seed, "metric": metric.name,
+        "method": aligner, "body_mode": body_mode, "protocol": proto.name, "seed": seed, "metric": metric.name,
         "metric_display": metric.display, "higher_is_better": metric.higher_is_better, "scores": scores,
         "history": history,
         "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),

@@ -50,7 +50,7 @@ def tiny_config(tmp: Path, **extra) -> Path:
         "targets": ["smoke"],
         "tables": {"smoke": {"tasks": ["my-iris", "digits"], "backbones": ["minilm-l6"],
                              "aligners": ["none", "otdd-gaussian"], "baselines": ["logistic-regression"],
-                             "seeds": [0]}},
+                             "controls": ["frozen-body"], "seeds": [0]}},
     }
     cfg.update(extra)
     path = tmp / "config.yaml"
@@ -71,7 +71,7 @@ def test_tables_and_plots_are_written(finished_run):
     table = pd.read_csv(tmp / "results" / "smoke.csv")
     ours = table[table.row_kind == "run"]
     assert set(ours.task) == {"my-iris", "digits"}  # the row added with one file is in the table
-    assert set(ours.method) == {"none", "otdd-gaussian", "logistic-regression"}
+    assert set(ours.method) == {"none", "otdd-gaussian", "frozen-body", "logistic-regression"}
     assert (ours.n_seeds == 1).all() and ours["mean"].notna().all()
     for ext in ("tex", "md", "png", "pdf"):
         assert (tmp / "reports" / f"smoke.{ext}").stat().st_size > 0
@@ -81,6 +81,9 @@ def test_tables_and_plots_are_written(finished_run):
     assert run["scores"]["test_at_best_val"] == pytest.approx(
         ours[(ours.task == "my-iris") & (ours.method == "otdd-gaussian")]["mean"].item())
     assert list((tmp / "results/benchmarks/refine").rglob("*.tsv")), "per-job benchmark timing missing"
+    control = json.loads((tmp / "results/runs/digits/minilm-l6/frozen-body/clean/seed0.json").read_text())
+    assert control["body_mode"] == "frozen" and control["embedder"] is None  # a control is never aligned
+    assert not (tmp / "cache/align/digits/minilm-l6/frozen-body").exists()
 
 
 def test_nothing_changed_means_no_jobs(finished_run):
