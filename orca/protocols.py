@@ -15,7 +15,6 @@ Two protocols, described as data (a grid axis: config ``protocols: [original, cl
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 __all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "align_solver", "get_protocol", "make_protocol_aligner",
@@ -76,10 +75,4 @@ def make_protocol_aligner(aligner: str, protocol: str | Protocol, task_solver: s
     ``task_solver`` (a task file's ``align.solver``) overrides it when given."""
     from .align.distances import make_aligner
 
-    solver = align_solver(protocol, task_solver)
-    if solver == "converged":
-        return make_aligner(aligner)
-    if "solver" not in inspect.signature(make_aligner).parameters:  # a build without the solver option
-        raise ValueError(f"protocol {get_protocol(protocol).name!r} aligns with the {solver!r} OT solver, but "
-                         "this build's make_aligner has no solver option; use protocol 'clean' or a build with it")
-    return make_aligner(aligner, solver=solver)
+    return make_aligner(aligner, solver=align_solver(protocol, task_solver))

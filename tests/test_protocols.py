@@ -34,11 +34,7 @@ def test_the_protocol_picks_the_align_solver(monkeypatch):
     assert calls == [("otdd-exact", "converged", {}), ("otdd-exact", "original", {}), ("otdd-exact", "original", {})]
 
 
-def test_a_build_without_the_solver_option_refuses_the_original_protocol(monkeypatch):
-    monkeypatch.setattr("orca.align.distances.make_aligner", lambda name, **options: name)
-    assert make_protocol_aligner("l2", "clean") == "l2"
-    with pytest.raises(ValueError, match="no solver option; use protocol 'clean'"):
-        make_protocol_aligner("l2", "original")
+def test_default_protocol_is_clean():
     assert protocols.DEFAULT_PROTOCOL == "clean"
 
 

@@ -157,19 +157,21 @@ def test_original_protocol_trains_on_every_row_and_reports_the_test_selected_epo
     assert "val" in clean["history"][0] and "test" not in clean["history"][0]
 
 
-def test_original_protocol_aligns_on_every_training_row(setup, tiny_text_body, monkeypatch):
-    from orca.align.distances import make_aligner
+def test_original_protocol_aligns_on_every_training_row_with_the_original_solver(setup, tiny_text_body, monkeypatch):
+    import orca.align.distances as distances
+    from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
 
     task, root = setup
-    asked = []
-    monkeypatch.setattr("orca.stages.align.make_protocol_aligner",
-                        lambda name, proto, task_solver=None: asked.append(proto.align_solver) or make_aligner(name))
-    orig = run_align(task, "roberta-base", "l2", 0, root / "src.npz", root / "al-o", root / "data",
+    task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 1, "maxsamples": 16}})
+    made, real = [], distances.make_aligner
+    monkeypatch.setattr(distances, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    orig = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "al-o", root / "data",
                      body=tiny_text_body, log=lambda *_: None, protocol="original")
-    clean = run_align(task, "roberta-base", "l2", 0, root / "src.npz", root / "al-c", root / "data",
+    clean = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "al-c", root / "data",
                       body=tiny_text_body, log=lambda *_: None)
-    assert asked == ["original", "converged"]
-    assert (orig["protocol"], orig["num_train"]) == ("original", 135) and clean["num_train"] < 135
+    assert isinstance(made[0], OTDDExactOriginalSolver) and not isinstance(made[1], OTDDExactOriginalSolver)
+    assert (orig["protocol"], orig["solver"], orig["num_train"]) == ("original", "original", 135)
+    assert (clean["protocol"], clean["solver"]) == ("clean", "converged") and clean["num_train"] < 135
 
 
 def test_original_protocol_scores_the_test_set_in_eval_batch_size_chunks(toy_task, tiny_text_body, tmp_path, monkeypatch):
@@ -189,3 +191,20 @@ def test_original_protocol_scores_the_test_set_in_eval_batch_size_chunks(toy_tas
     expected = np.mean([nrmse(yt[a:b], pt[a:b]) for a, b in chunks])
     assert rec["scores"]["test_last_epoch"] == pytest.approx(expected, rel=1e-5)
     assert abs(expected - nrmse(yt, pt)) > 1e-3  # not the whole-set metric
+
+
+def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
+    # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
+    import orca.align.distances as distances
+    from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
+
+    task, root = setup
+    made, real = [], distances.make_aligner
+    monkeypatch.setattr(distances, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 2, "maxsamples": 16, "solver": "original"}})
+    rec = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "orig", root / "data",
+                    body=tiny_text_body, log=lambda *_: None)
+    assert rec["solver"] == "original" and isinstance(made[0], OTDDExactOriginalSolver)
+    assert len(rec["distance_per_epoch"]) == 2 and all(np.isfinite(rec["distance_per_epoch"]))
+    with pytest.raises(Exception, match="solver"):
+        load_task(task.path, {"align": {"solver": "geomloss"}})

@@ -105,7 +105,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     out_dir = Path(out_dir)
     record = {
         "task": task.name, "backbone": backbone, "aligner": aligner, "protocol": proto.name, "seed": seed,
-        "align_solver": align_solver(proto, cfg.get("solver")), "num_train": len(data.y_train),
+        "solver": align_solver(proto, cfg.get("solver")), "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
