@@ -4,8 +4,8 @@
   orca prepare  --task T                   run T's prepare: step (raw archives -> the files its loader reads)
   orca fetch    --task T                   make T's raw data available in the data folder (prepares first)
   orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
-  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D
-  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
+  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D [--body random]
+  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json [--body random]
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
   orca worker   --socket PATH              keep torch & co. imported; jobs run with ORCA_WORKER=PATH fork from it
@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
+BODY_CHOICES = {"pretrained": True, "random": False}  # --body -> the task's body.pretrained
 
 
 def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
@@ -51,6 +52,12 @@ def _protocol_opt(p: argparse.ArgumentParser) -> None:
                    help="evaluation protocol (orca/protocols.py): 'original' = the released code's (whole training "
                         "set, test-selected epoch, chunked metric), 'clean' = validation split (default: "
                         f"{DEFAULT_PROTOCOL})")
+
+
+def _body_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--body", choices=sorted(BODY_CHOICES), default=None,
+                   help="the body's weights: pretrained (released) or random (same architecture, drawn from "
+                        "--seed); default: the task file's body.pretrained (true unless set)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
     _protocol_opt(p)
+    _body_opt(p)
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
     _common(p)
@@ -108,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
     _protocol_opt(p)
+    _body_opt(p)
 
     p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
     _common(p)
@@ -124,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "test_best_epoch_original"],
                    help="'selected' = each run's protocol's own reported score (clean: test_at_best_val, "
                         "original: test_best_epoch_original)")
+    p.add_argument("--reference", default="none",
+                   help="method every other one is paired with, by seed (default: none = naive fine-tuning)")
     p.add_argument("--summary", default="null",
                    help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
                         '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
@@ -140,7 +151,10 @@ def _task(args):
     from .tasks import resolve_task
 
     dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
-    return resolve_task(args.task, dirs, json.loads(args.overrides))
+    overrides = json.loads(args.overrides)
+    if getattr(args, "body", None):  # --body wins over the task file and --overrides
+        overrides.setdefault("body", {})["pretrained"] = BODY_CHOICES[args.body]
+    return resolve_task(args.task, dirs, overrides)
 
 
 def _claim_gpu() -> None:
@@ -164,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     if forwarded is not None:
         return forwarded
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # progress lines reach a log file (or a tee) as they are written
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         if args.command in ("sources", "align", "refine"):
             _claim_gpu()
@@ -251,7 +267,7 @@ def _dispatch(args) -> int:
 
         written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
                                Path(args.reports_dir), Path(args.published) if args.published else None,
-                               score=args.score, summary=json.loads(args.summary))
+                               score=args.score, summary=json.loads(args.summary), reference=args.reference)
         for path in (written.values() if isinstance(written, dict) else written):
             print(f"wrote {path}")
         return 0

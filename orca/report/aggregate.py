@@ -46,7 +46,9 @@ DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA", "fro
 
 SUMMARY_COLUMNS = [
     "table", "task", "task_title", "backbone", "method", "protocol", "metric", "metric_display",
-    "higher_is_better", "score", "mean", "std", "n_seeds", "seeds", "best", "wall_time_s",
+    "higher_is_better", "score", "mean", "std", "n_seeds", "seeds", "best",
+    "ci95_t_low", "ci95_t_high", "paired_reference", "paired_diff", "paired_ci95_t_low", "paired_ci95_t_high",
+    "paired_n", "paired_verdict", "tied_with_best", "wall_time_s",
     "settings_hash", "git_commits", "mixed_commits", "git_dirty", "run_files_dir",
     "published_table", "published_task", "published_method", "published_value",
     "published_note", "diff_vs_published", "row_kind",
@@ -82,7 +84,14 @@ def _read_one(path: Path, default_table: str | None = None) -> dict:
     for s in SCORES:
         v = r["scores"].get(s)
         row[s] = float(v) if v is not None else np.nan
+    row[SELECTED] = row[_selected_score(row["protocol"])]  # the protocol's own reported score
     return row
+
+
+def _selected_score(protocol: str) -> str:
+    from ..protocols import selected_score
+
+    return selected_score(protocol)
 
 
 def load_runs(paths: Iterable[str | os.PathLike], default_table: str | None = None) -> pd.DataFrame:
@@ -104,16 +113,18 @@ def _fmt_seeds(seeds) -> str:
     return ",".join(str(s) for s in sorted(seeds))
 
 
-def summarise(df: pd.DataFrame, score: str = SELECTED) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, score: str = SELECTED, reference: str = "none") -> pd.DataFrame:
     """One row per (table, task, backbone, method, protocol): mean, sample std (ddof=1) over seeds, ...
 
     ``score``: a name of :data:`SCORES`, or ``"selected"``: each protocol's own reported score
-    (``test_at_best_val`` for ``clean``, ``test_best_epoch_original`` for ``original``); the ``score``
-    column names the one used. Raises ValueError when a group mixes settings hashes or metrics, or
-    repeats a seed. A ``best`` column marks the best mean per (table, task, backbone, protocol),
-    honouring ``higher_is_better`` (ties are all marked).
+    (``test_at_best_val`` for ``clean``, ``test_best_epoch_original`` for ``original``; ``load_runs`` gives
+    it a column); the ``score`` column names the one used. Raises ValueError when a group mixes settings
+    hashes or metrics, or repeats a seed. A ``best`` column marks the best mean per (table, task, backbone,
+    protocol), honouring ``higher_is_better`` (ties are all marked). ``compare.add_statistics`` adds the 95% t
+    intervals, the paired comparison with ``reference`` (within a protocol) and the bold rule (``tied_with_best``).
     """
     from ..protocols import selected_score
+    from .compare import add_statistics
 
     if score not in SCORES and score != SELECTED:
         raise ValueError(f"unknown score {score!r}; allowed: {SELECTED}, {', '.join(SCORES)}")
@@ -121,6 +132,8 @@ def summarise(df: pd.DataFrame, score: str = SELECTED) -> pd.DataFrame:
     requested = score
     if "protocol" not in df:
         df = df.assign(protocol="clean")
+    if requested == SELECTED and SELECTED not in df:
+        df = df.assign(**{SELECTED: [r[selected_score(r["protocol"])] for _, r in df.iterrows()]})
     for key, g in df.groupby(GROUP_KEYS, sort=True, dropna=False):
         name = _group_name(key)
         score = selected_score(key[4]) if requested == SELECTED else requested
@@ -160,28 +173,42 @@ def summarise(df: pd.DataFrame, score: str = SELECTED) -> pd.DataFrame:
         })
     summ = pd.DataFrame(out)
     summ["best"] = _mark_best(summ)
-    return summ
+    return add_statistics(summ, df, requested, reference)
 
 
 NO_BACKBONE = {"-", "", "none"}  # classical baselines: they compete in every backbone's group
 
 
-def _mark_best(summ: pd.DataFrame) -> pd.Series:
-    """True for the best mean per (table, task, backbone, protocol); rows without a backbone (classical
-    baselines) compete in every backbone and protocol group of their task. Published-only rows never do."""
-    best = pd.Series(False, index=summ.index)
+def competition_groups(summ: pd.DataFrame) -> list[tuple[str, str, str, pd.Index]]:
+    """The rows that compete with each other: (table, task, backbone, row index) per task, backbone and
+    evaluation protocol.
+
+    Rows without a backbone (classical baselines) compete in every backbone and protocol group of their task;
+    a task with only such rows is one group with backbone ''. Published-only rows and rows without a
+    mean never compete.
+    """
     kind = summ["row_kind"] if "row_kind" in summ else pd.Series("run", index=summ.index)
     ours = summ[kind.eq("run") & summ["mean"].notna()]
-    for _, t in ours.groupby(["table", "task"], sort=False):
+    groups = []
+    for (table, task), t in ours.groupby(["table", "task"], sort=False):
         free = t["backbone"].astype(str).isin(NO_BACKBONE)
         proto = t["protocol"] if "protocol" in t else pd.Series("clean", index=t.index)
         cells = t.loc[~free, ["backbone"]].assign(protocol=proto[~free]).drop_duplicates()
-        groups = ([t[free | ((t["backbone"] == b) & (proto == p))] for b, p in cells.itertuples(index=False)]
-                  if len(cells) else [t])
-        for g in groups:
-            hib = bool(g["higher_is_better"].iloc[0])
-            target = g["mean"].max() if hib else g["mean"].min()
-            best.loc[g.index[np.isclose(g["mean"], target, rtol=1e-12, atol=0.0)]] = True
+        if cells.empty:
+            groups.append((table, task, "", t.index))
+        for b, p in cells.itertuples(index=False):
+            groups.append((table, task, b, t.index[free | ((t["backbone"] == b) & (proto == p))]))
+    return groups
+
+
+def _mark_best(summ: pd.DataFrame) -> pd.Series:
+    """True for the best mean per (table, task, backbone, protocol) (see ``competition_groups``; ties all marked)."""
+    best = pd.Series(False, index=summ.index)
+    for _, _, _, idx in competition_groups(summ):
+        g = summ.loc[idx]
+        hib = bool(g["higher_is_better"].iloc[0])
+        target = g["mean"].max() if hib else g["mean"].min()
+        best.loc[g.index[np.isclose(g["mean"], target, rtol=1e-12, atol=0.0)]] = True
     return best
 
 
@@ -273,7 +300,9 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
                 "backbone": "", "method": p["method"], "protocol": "", "metric": ref["metric"],
                 "metric_display": p["metric"], "higher_is_better": bool(p["higher_is_better"]),
                 "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
-                "best": False, "wall_time_s": np.nan, "settings_hash": "", "git_commits": "",
+                "best": False, "ci95_t_low": np.nan, "ci95_t_high": np.nan, "paired_reference": "",
+                "paired_diff": np.nan, "paired_ci95_t_low": np.nan, "paired_ci95_t_high": np.nan, "paired_n": 0,
+                "paired_verdict": "", "tied_with_best": False, "wall_time_s": np.nan, "settings_hash": "", "git_commits": "",
                 "mixed_commits": False, "git_dirty": False, "run_files_dir": "",
                 "published_table": p["table"], "published_task": p["task"], "published_method": p["method"],
                 "published_value": p["value"],
