@@ -238,4 +238,24 @@ def to_latex(summ: pd.DataFrame, table: str, across: str = "") -> str:
         r"\end{table}",
         "",
     ]
-    return "\n".join(lines) + (("\n" + across) if across else "")
+    return "\n".join(lines) + _comparison_latex(summ, table) + (("\n" + across) if across else "")
+
+
+def _comparison_latex(summ: pd.DataFrame, table: str) -> str:
+    """The side-by-side protocols table (see ``_comparison_markdown``) as a booktabs table; '' without one."""
+    cmp = protocol_comparison(summ) if "protocol" in summ else pd.DataFrame()
+    if cmp.empty:
+        return ""
+    head = ["Task", "Metric", "Backbone", "Method", "Published", "Ours (original)", "Ours (clean)",
+            "Original $-$ published", "Original $-$ clean"]
+    body = [" & ".join([tex_escape(r["task_title"]), tex_escape(r["metric_display"]), tex_escape(r["backbone"]),
+                        tex_escape(r["method"]), fmt_num(r["published_value"]), fmt_num(r["original"]),
+                        fmt_num(r["clean"]), fmt_num(r["original"] - r["published_value"]),
+                        fmt_num(r["original_minus_clean"])]) + r" \\" for _, r in cmp.iterrows()]
+    label = re.sub(r"[^A-Za-z0-9:_-]", "-", table)
+    caption = (f"{tex_escape(table)}: the released code's protocol (original: whole training set, best test epoch, "
+               "chunked metric) beside the clean one (validation split, test at the best-validation epoch), seed means.")
+    return "\n".join(["", r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}",
+                      rf"\label{{tab:{label}-protocols}}", r"\small", r"\begin{tabular}{llllrrrrr}", r"\toprule",
+                      " & ".join(head) + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
+                      r"\end{table}", ""])

@@ -278,3 +278,5 @@ def test_markdown_puts_the_protocols_side_by_side(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5:7] == ["0.015", "0.03"] and cells[8] == "-0.015"  # original, clean, original - clean
     assert set(pd.read_csv(tmp_path / "results" / "default.csv")["protocol"]) == {"original", "clean"}
+    tex = (tmp_path / "reports" / "default.tex").read_text()
+    assert r"\label{tab:default-protocols}" in tex and "0.015 & 0.03 &  & -0.015" in tex
