@@ -82,7 +82,7 @@ class AlignSpec:
     scheduler: dict
     pseudo_labels: int
     max_source: int
-    solver: str = "converged"
+    solver: str | None = None  # None: the protocol's choice (orca.protocols)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ class RefineSpec:
 class EvalSpec:
     """eval: ``group_by`` names per-sample id arrays; outputs are averaged per id before the metric."""
     group_by: str | None = None
+    original_crop: dict | None = None  # {lengths, offset}: the original protocol's PSICOV metric crop
 
 
 @dataclass(frozen=True)

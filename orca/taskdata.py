@@ -37,6 +37,7 @@ class SplitData:
     groups_val: np.ndarray | None = None  # (N_val,) group ids when eval.group_by and the data carry train ids
     groups_test: np.ndarray | None = None  # (N_test,) group ids when eval.group_by
     y_normalizer: Normalizer | None = None  # targets are raw; model outputs are decoded with it (data.normalize)
+    crop_lengths_test: np.ndarray | None = None  # (N_test,) eval.original_crop.lengths: the original metric's crop
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -110,14 +111,21 @@ def check_labels(task: Task, y: np.ndarray, k: int, part: str, info: dict) -> No
                         f"must be 0..{k - 1}: renumber the labels in the data or correct output.num_outputs")
 
 
-def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
-    """Load the task's data for ``seed`` and carve a seeded validation split from the training part."""
+def prepare_split(task: Task, seed: int, data_dir: str | Path, validation: bool = True) -> SplitData:
+    """Load the task's data for ``seed`` and carve a seeded validation split from the training part.
+
+    ``validation=False`` (the ``original`` protocol): no carve; the whole training set trains and the
+    validation part is empty.
+    """
     data = load_task_data(task.data.loader, task.data.args, seed, Path(data_dir))
     check_arrays(task, data.x_train, data.y_train, "train")
     check_arrays(task, data.x_test, data.y_test, "test")
     classification = task.output.kind == "classification"
-    tr, va = train_val_indices(data.y_train, task.data.val_fraction, seed, stratify=classification,
-                               groups=_train_groups(task, data.extras))
+    if validation:
+        tr, va = train_val_indices(data.y_train, task.data.val_fraction, seed, stratify=classification,
+                                   groups=_train_groups(task, data.extras))
+    else:
+        tr, va = np.arange(len(data.y_train)), np.arange(0)
     if classification:
         k = num_outputs(task, data.y_train, data.info)
         check_labels(task, data.y_train, k, "train", data.info)
@@ -134,7 +142,23 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
         x_tr, x_va = x_train[tr], x_train[va]
     split = SplitData(x_tr, data.y_train[tr], x_va, data.y_train[va], x_te, data.y_test, dict(data.info))
     split = _with_groups(task, split, data.extras, va)
-    return _normalized(task, split)
+    return _normalized(task, _with_crop_lengths(task, split, data.extras))
+
+
+def _with_crop_lengths(task: Task, split: SplitData, extras: dict) -> SplitData:
+    """Attach ``eval.original_crop.lengths``'s test array (the original protocol's PSICOV crop), when set."""
+    crop = task.eval.original_crop
+    if not crop:
+        return split
+    key = f"{crop['lengths']}_test"
+    if key not in extras:
+        raise DataError(f"task {task.name!r} ({task.path}): eval.original_crop.lengths is {crop['lengths']!r} but the "
+                        f"data carry no {key!r} array (have: {sorted(extras) or 'none'}); add it to the loader "
+                        f"(arrays loader: args.extras.{key})")
+    lengths = np.asarray(extras[key]).reshape(-1)
+    if len(lengths) != len(split.y_test):
+        raise DataError(f"task {task.name!r}: {key} has {len(lengths)} entries for {len(split.y_test)} test samples")
+    return replace(split, crop_lengths_test=lengths)
 
 
 def _train_groups(task: Task, extras: dict) -> np.ndarray | None:

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..align.distances import make_aligner
 from ..checkpoint import Checkpointer, Preempted, StopFlag
 from ..data.loaders.lazy import is_lazy
 from ..evaluation import fill_ignored
 from ..model.backbones import EmbeddingInit, load_body
 from ..model.embedders import build_embedder
 from ..optim import LRSchedule, make_optimizer
+from ..protocols import DEFAULT_PROTOCOL, align_solver, get_protocol, make_protocol_aligner
 from ..progress import epoch_line, start_clock
 from ..runtime import atomic_torch_save, atomic_write_json, provenance
 from ..sources import cluster_labels, load_source
@@ -60,16 +60,20 @@ class _ClassLoop:
 
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
               data_dir: str | Path, device: str | None = None, body=None, log=print,
-              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
+              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None,
+              protocol: str = DEFAULT_PROTOCOL) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
     The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
     saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
     random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
-    every epoch and a restarted job resumes from it.
+    every epoch and a restarted job resumes from it. ``protocol`` (orca.protocols): ``clean`` aligns on the
+    training part left after the validation carve with the converged solver; ``original`` on the whole
+    training set with the original's OT solver.
     """
     out_dir = Path(out_dir)
-    run = setup(task, "align", seed, data_dir, out_dir / "embedder.pt", device)
+    proto = get_protocol(protocol)
+    run = setup(task, "align", seed, data_dir, out_dir / "embedder.pt", device, validation=proto.validation_split)
     cfg, dev, gen, data = task.align, run.device, run.generator, run.data
     pretrained = task.body.pretrained
     if body is not None:
@@ -81,11 +85,11 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     # the original copies the body's tensors only when it aligns (embedder_init(train_embedder=epochs > 0))
     embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder,
                               transfer=cfg.epochs > 0).to(dev)
-    loop, num_source = _class_loop(task, run, embedder, backbone, aligner, source_path, init.width, seed)
+    loop, num_source = _class_loop(task, run, embedder, backbone, aligner, proto, source_path, init.width, seed)
     optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum,
                                cfg.betas)
     scheduler = LRSchedule(optimizer, cfg.scheduler, batches_per_epoch=1)  # one optimizer step per epoch
-    ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{run.settings_hash}")
+    ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}")
     history, first_epoch = [], 0
     state = resume(ckpt, gen, model=embedder, optimizer=optimizer, scheduler=scheduler)
     if state is not None:
@@ -108,7 +112,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
 
     record = {
         "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
-        "aligner": aligner, "seed": seed, "solver": cfg.solver,
+        "aligner": aligner, "protocol": proto.name, "seed": seed, "solver": align_solver(proto, cfg.solver),
+        "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(loop.classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": num_source,
         "settings": run.settings, "settings_hash": run.settings_hash,
@@ -120,7 +125,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     return record
 
 
-def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, source_path, width: int,
+def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, source_path, width: int,
                 seed: int) -> tuple[_ClassLoop, int]:
     """Class ids and weights of the training rows, and the aligner prepared on the source features (at most
     align.max_source of them, a seeded draw). Returns the loop's inputs and the number of source features."""
@@ -135,7 +140,7 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, source_p
     if src_x.shape[1] != width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner, solver=cfg.solver)
+    distance = make_protocol_aligner(aligner, proto, cfg.solver)
     distance.prepare(src_x.to(dev), src_y.to(dev))
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
     loop = _ClassLoop(embedder, distance, x_train, classes, counts / counts.sum(), by_class, cfg.batch_size,

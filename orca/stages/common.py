@@ -29,9 +29,11 @@ class StageSetup:
 
 
 def setup(task: Task, stage: str, seed: int, data_dir: str | Path, out_path: str | Path,
-          device: str | None = None, uses_torch: bool = True, extra_settings: dict | None = None) -> StageSetup:
+          device: str | None = None, uses_torch: bool = True, extra_settings: dict | None = None,
+          validation: bool = True) -> StageSetup:
     """Fail early on an unwritable ``out_path``, resolve the settings, pick the device, seed everything
-    (NumPy only when ``uses_torch`` is False), then load and check the data (orca.taskdata.prepare_split)."""
+    (NumPy only when ``uses_torch`` is False), then load and check the data (orca.taskdata.prepare_split;
+    ``validation=False``: no validation carve, the ``original`` protocol)."""
     started = time.time()
     check_writable(out_path)
     settings = {**stage_settings(task, stage), **(extra_settings or {})}
@@ -41,7 +43,7 @@ def setup(task: Task, stage: str, seed: int, data_dir: str | Path, out_path: str
     else:
         dev, gen = None, None
         np.random.seed(seed)
-    data = prepare_split(task, seed, data_dir)
+    data = prepare_split(task, seed, data_dir, validation=validation)
     return StageSetup(settings, settings_hash(settings), dev, gen, data, started)
 
 

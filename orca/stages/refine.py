@@ -1,9 +1,11 @@
-"""The refine stage: fine-tune embedder + body + head on the task, select by validation score.
+"""The refine stage: fine-tune embedder + body + head on the task, report the selected epoch's test score.
 
-Records two test scores under their own names:
-- ``test_at_best_val``: test score of the weights from the epoch with the best validation score
-  (the validation split is carved from the training data; this is what tables report);
-- ``test_last_epoch``: test score after the last epoch (what the original code also printed).
+Records the test scores under their own names, per evaluation protocol (orca.protocols):
+- ``clean``: ``test_at_best_val``, the test score of the weights from the epoch with the best validation
+  score (the validation split is carved from the training data);
+- ``original`` (the released code's): the whole training set trains, the test set is scored after every
+  epoch and ``test_best_epoch_original`` is the best of those (a test-selected epoch);
+- both: ``test_last_epoch``, the test score after the last epoch (what the original code also printed).
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from ..augment import make_augmenter
 from ..checkpoint import Checkpointer, Preempted, StopFlag
 from ..data.download.fetching import file_digest
 from ..data.loaders.lazy import is_lazy, read_rows
-from ..evaluation import score
+from ..evaluation import make_scorer
 from ..losses import make_loss
 from ..metrics import get_metric
 from ..model.backbones import load_body
+from ..protocols import DEFAULT_PROTOCOL, get_protocol
 from ..model.network import build_model, output_shape
 from ..optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
 from ..progress import epoch_line, start_clock
@@ -76,6 +79,7 @@ class _Training:
     label: str
     log: object
     task_path: Path
+    proto: object  # orca.protocols.Protocol: which part selects the epoch (select_on: val | test)
     t: dict = field(default_factory=lambda: {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0,
                                              "history": [], "best_val": None, "best_epoch": -1, "best_state": None})
 
@@ -90,8 +94,11 @@ class _Training:
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
+               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained",
+               protocol: str = DEFAULT_PROTOCOL) -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
+
+    ``protocol`` (orca.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
     task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
@@ -101,7 +108,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
-    run = setup(task, "refine", seed, data_dir, out_path, device)
+    proto = get_protocol(protocol)
+    run = setup(task, "refine", seed, data_dir, out_path, device, validation=proto.validation_split)
     data, metric = run.data, get_metric(task.metric)
     k = num_outputs(task, data.y_train, data.info)
     pretrained = task.body.pretrained and body_mode != "random"
@@ -113,9 +121,10 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     if embedder_path is not None:
         load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
     model.to(run.device)
-    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-seed{seed}-{run.settings_hash}"
+    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}"
                         f"-{_file_digest(embedder_path)}")
-    tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {aligner} seed {seed}", log)
+    tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {aligner} seed {seed}", log,
+                   proto)
     state = resume(ckpt, run.generator, model=model, optimizer=tr.optimizer, scheduler=tr.scheduler)
     if state is not None:
         tr.t.update(state)
@@ -127,7 +136,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             _end_epoch(tr, data, stop)
     scores = _final_scores(tr, data)
     record = build_record(task, backbone, aligner, seed, metric, scores, data, run.settings, run.settings_hash,
-                          run.started, out_path, run.device, history=tr.t["history"],
+                          run.started, out_path, run.device, protocol=proto.name, history=tr.t["history"],
                           body="frozen" if body_mode == "frozen" else ("pretrained" if pretrained else "random"),
                           embedder=str(embedder_path) if embedder_path else None)
     write_record(record, out_path)
@@ -135,7 +144,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     return record.to_json()
 
 
-def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, label: str, log) -> _Training:
+def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, label: str, log, proto) -> _Training:
     """Loss, optimizer, schedule, augmentation and scoring for one run (in the order the numbers depend on)."""
     cfg, data, dev, ignore = task.refine, run.data, run.device, task.output.ignore
     loss_opts = task.loss.options()
@@ -148,9 +157,10 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
     decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None
     forward = model if decode is None else (lambda xb: decode(model(xb)))
     metric = get_metric(task.metric)
+    scorer = make_scorer(task.spec, proto, data.crop_lengths_test)
 
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
-        return score(metric, y, predict(model, x, cfg.eval_batch_size, dev, decode), groups=groups, ignore=ignore)
+        return scorer(y, predict(model, x, cfg.eval_batch_size, dev, decode), groups)
 
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
@@ -162,7 +172,7 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
     scheduler = LRSchedule(optimizer, cfg.scheduler, -(-len(x_train) // cfg.batch_size))
     return _Training(cfg, model, forward, loss_fn, optimizer, scheduler, x_train,
                      as_target(data.y_train, task.output.kind), augment, evaluate, metric, dev, run.generator,
-                     ckpt, label, log, task.path)
+                     ckpt, label, log, task.path, proto)
 
 
 def _train_epoch(tr: _Training, stop) -> None:
@@ -198,17 +208,19 @@ def _train_epoch(tr: _Training, stop) -> None:
 
 
 def _end_epoch(tr: _Training, data, stop) -> None:
-    """Schedule step, validation score, best-so-far weights, history, log line and checkpoint."""
-    t, epoch = tr.t, tr.t["epoch"]
+    """Schedule step, the selection part's score (the protocol's: val or test), best-so-far weights, history,
+    log line and checkpoint."""
+    t, epoch, part = tr.t, tr.t["epoch"], tr.proto.select_on
     tr.scheduler.epoch_done()
-    val = tr.evaluate(data.y_val, data.x_val, data.groups_val)
+    val = tr.evaluate(*_selection_part(data, part))
     if is_better(val, t["best_val"], tr.metric.higher_is_better):
         t["best_val"], t["best_epoch"] = val, epoch
-        t["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in tr.model.state_dict().items()})
+        if part == "val":  # the test-selected epoch's score is already known
+            t["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in tr.model.state_dict().items()})
     train_loss = t["running"] / tr.num_batches
-    t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
+    t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, part: val}]
     t.update(epoch=epoch + 1, order=None, next_batch=0)
-    tr.log(epoch_line(tr.label, epoch + 1, tr.cfg.epochs, f"loss {train_loss:.4g} val {tr.metric.name} {val:.4g}"))
+    tr.log(epoch_line(tr.label, epoch + 1, tr.cfg.epochs, f"loss {train_loss:.4g} {part} {tr.metric.name} {val:.4g}"))
     if t["epoch"] < tr.cfg.epochs:
         tr.ckpt.save(tr.snapshot())
         if stop.requested:
@@ -216,8 +228,12 @@ def _end_epoch(tr: _Training, data, stop) -> None:
 
 
 def _final_scores(tr: _Training, data) -> dict:
-    """Test score after the last epoch and with the best-validation weights (the same when that was the last)."""
+    """Test score after the last epoch and with the best-validation weights (the same when that was the last);
+    under a test-selecting protocol both come from the history (the test set was scored every epoch)."""
     t = tr.t
+    if tr.proto.select_on == "test":
+        return {tr.proto.selected_score: t["best_val"], "test_last_epoch": t["history"][-1]["test"],
+                "best_epoch": t["best_epoch"] + 1}
     test_last = tr.evaluate(data.y_test, data.x_test, data.groups_test)
     test_best = test_last
     if t["best_state"] is not None and t["best_epoch"] != tr.cfg.epochs - 1:
@@ -247,6 +263,13 @@ def load_embedder(embedder: torch.nn.Module, path: str | Path, expected: str) ->
                  f"missing {', '.join(missing[:3])}" if missing else "", f"unexpected {', '.join(extra[:3])}" if extra else ""]
         raise ValueError(f"--embedder {path}: does not fit this embedder ({'; '.join(p for p in parts if p)}); {hint}")
     embedder.load_state_dict(state)
+
+
+def _selection_part(data, part: str) -> tuple:
+    """(targets, inputs, group ids) of the part scored after every epoch: ``val`` or ``test`` (a protocol's select_on)."""
+    if part == "test":
+        return data.y_test, data.x_test, data.groups_test
+    return data.y_val, data.x_val, data.groups_val
 
 
 def _batch(x_train, idx: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ CONDA_ENV = "../envs/orca.yaml"  # relative to the rule files; used with --softw
 wildcard_constraints:
     seed=r"\d+",
     task=r"[a-z0-9][a-z0-9._-]*",
+    protocol=r"original|clean",
 
 
 def table_targets(name):
@@ -62,5 +63,5 @@ def aligned_embedder(wildcards):
     if not GRID.trains_embedder(wildcards.aligner):
         return []
     cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, aligner=wildcards.aligner,
-                           seed=wildcards.seed)
+                           protocol=wildcards.protocol, seed=wildcards.seed)
     return f"{CACHE}/{cell}/embedder.pt"

@@ -15,9 +15,9 @@ rule refine:
         data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
     log:
-        f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
+        f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
         mem_mb=resources_of("mem_mb"),
@@ -27,7 +27,7 @@ rule refine:
         CONDA_ENV
     shell:
         "orca refine --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
-        " --seed {wildcards.seed} {params.embedder} --out {output} --data-dir {params.data_dir}"
+        " --seed {wildcards.seed} --protocol {wildcards.protocol} {params.embedder} --out {output} --data-dir {params.data_dir}"
         " --overrides {params.overrides:q} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"
 
