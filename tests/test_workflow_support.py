@@ -76,7 +76,7 @@ def test_data_paths_are_part_of_every_stage():
 
 def test_table_runs_use_the_rules_output_patterns(plain):
     runs = plain.table_runs("default", "R")
-    assert "R/" + RUN_PATH.format(task="iris", backbone="minilm-l6", aligner="none", seed=0) in runs
+    assert "R/" + RUN_PATH.format(task="iris", backbone="minilm-l6", aligner="none", protocol="clean", seed=0) in runs
     assert "R/" + BASELINE_PATH.format(task="iris", method="xgboost", seed=0) in runs
     rules = (REPO / "workflow/rules/refine.smk").read_text()
     assert "os.path.join(RESULTS, RUN_PATH)" in rules and "os.path.join(RESULTS, BASELINE_PATH)" in rules
