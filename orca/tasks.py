@@ -150,7 +150,8 @@ def load_task(path: str | Path, overrides: dict | None = None) -> Task:
 MOVED_KEYS = {("refine", "warmup_epochs"): "refine.scheduler.warmup_epochs",
               ("refine", "decay_epochs"): "refine.scheduler.decay_epochs (one number: the epoch the decay reaches 0)",
               ("refine", "gamma"): "refine.scheduler {kind: step, milestones, base}",
-              ("align", "step_size"): "align.scheduler.milestones", ("align", "gamma"): "align.scheduler.base"}
+              ("align", "step_size"): "align.scheduler.milestones", ("align", "gamma"): "align.scheduler.base",
+              ("data", "files"): "data.args.download (the one manifest of a row's raw files; fetch reads it)"}
 
 
 def _check_moved_keys(raw: dict, path: Path) -> None:

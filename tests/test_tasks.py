@@ -201,3 +201,10 @@ def test_settings_hashes_of_shipped_rows_are_unchanged():
     got = {key: settings_hash(stage_settings(load_task(files[key.split("/")[0]]), key.split("/")[1]))
            for key in PINNED_HASHES}
     assert got == PINNED_HASHES
+
+
+def test_a_manifest_under_data_files_is_pointed_to_its_one_place(tmp_path):
+    spec = iris_spec()
+    spec["data"]["files"] = [{"name": "x.npy", "urls": ["https://example.org/x.npy"]}]
+    with pytest.raises(TaskError, match=r"data.files is no longer a setting; use data.args.download"):
+        load_task(write(tmp_path, "old", spec))
