@@ -27,8 +27,10 @@ def registries() -> dict[str, list[str]]:
     from .align.distances import ALIGNERS
     from .model.backbones import BACKBONES
     from .stages.baselines import BASELINES
+    from .stages.controls import CONTROLS
 
-    return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES)}
+    return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES),
+            "controls": sorted(CONTROLS)}
 
 
 def _check_summary(name: str, table: dict) -> None:
@@ -36,7 +38,7 @@ def _check_summary(name: str, table: dict) -> None:
     summary = table.get("summary")
     if not summary:
         return
-    methods = list(table.get("baselines", [])) + list(table["aligners"])
+    methods = list(table.get("baselines", [])) + list(table["aligners"]) + list(table.get("controls", []))
     if summary["improvement_over"] not in methods:
         raise ConfigError(f"config tables.{name}.summary.improvement_over: {summary['improvement_over']!r} is not "
                           f"a method of the table; allowed: {', '.join(methods)}")
@@ -79,7 +81,10 @@ class Grid:
         self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
         from .align.distances import ALIGNERS
 
+        from .stages.controls import CONTROLS
+
         self._trains = {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
+        self._trains.update({name: False for name in CONTROLS})  # controls refine without an aligned embedder
 
     def task(self, name: str):
         """The validated task (config overrides applied), loaded once."""
@@ -128,8 +133,9 @@ class Grid:
     def table_runs(self, table: str, results_dir: str) -> list[str]:
         """Result JSON paths of every run of one table (network cells, then baselines)."""
         t = self.config["tables"][table]
-        runs = [f"{results_dir}/runs/{task}/{bb}/{al}/seed{s}.json" for task in t["tasks"]
-                for bb in self.backbones_for(table, task) for al in t["aligners"] for s in t["seeds"]]
+        methods = list(t["aligners"]) + list(t.get("controls", []))  # network methods: aligners, then controls
+        runs = [f"{results_dir}/runs/{task}/{bb}/{m}/seed{s}.json" for task in t["tasks"]
+                for bb in self.backbones_for(table, task) for m in methods for s in t["seeds"]]
         runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
                  if self.task(task).spec["output"]["kind"] in ("classification", "regression")]

@@ -23,4 +23,6 @@ def test_default_table_is_complete_and_beats_trivial_predictors(tmp_path: Path):
     assert set(table.task) == set(grid["tasks"])
     assert (table.n_seeds == len(grid["seeds"])).all()
     for row in table.itertuples():
+        if row.method in grid.get("controls", []):
+            continue  # a control (frozen or random body) may do no better than chance: that is what it measures
         assert row.mean < TRIVIAL[row.task], f"{row.task} {row.method}: {row.mean} not better than trivial"

@@ -50,7 +50,7 @@ def tiny_config(tmp: Path, **extra) -> Path:
         "targets": ["smoke"],
         "tables": {"smoke": {"tasks": ["my-iris", "digits"], "backbones": ["minilm-l6"],
                              "aligners": ["none", "otdd-gaussian"], "baselines": ["logistic-regression"],
-                             "seeds": [0]}},
+                             "controls": ["frozen-body"], "seeds": [0]}},
     }
     cfg.update(extra)
     path = tmp / "config.yaml"
@@ -71,7 +71,7 @@ def test_tables_and_plots_are_written(finished_run):
     table = pd.read_csv(tmp / "results" / "smoke.csv")
     ours = table[table.row_kind == "run"]
     assert set(ours.task) == {"my-iris", "digits"}  # the row added with one file is in the table
-    assert set(ours.method) == {"none", "otdd-gaussian", "logistic-regression"}
+    assert set(ours.method) == {"none", "otdd-gaussian", "frozen-body", "logistic-regression"}
     assert (ours.n_seeds == 1).all() and ours["mean"].notna().all()
     for ext in ("tex", "md", "png", "pdf"):
         assert (tmp / "reports" / f"smoke.{ext}").stat().st_size > 0
@@ -81,6 +81,9 @@ def test_tables_and_plots_are_written(finished_run):
     assert run["scores"]["test_at_best_val"] == pytest.approx(
         ours[(ours.task == "my-iris") & (ours.method == "otdd-gaussian")]["mean"].item())
     assert list((tmp / "results/benchmarks/refine").rglob("*.tsv")), "per-job benchmark timing missing"
+    control = json.loads((tmp / "results/runs/digits/minilm-l6/frozen-body/seed0.json").read_text())
+    assert control["body"] == "frozen" and control["embedder"] is None  # a control is never aligned
+    assert not (tmp / "cache/align/digits/minilm-l6/frozen-body").exists()
 
 
 def test_nothing_changed_means_no_jobs(finished_run):
@@ -92,14 +95,14 @@ def test_refine_setting_reruns_only_refine_and_tables(finished_run):
     tmp, _ = finished_run
     changed = tiny_config(tmp, overrides={"align": {"epochs": 2, "maxsamples": 16}, "refine": {"epochs": 2}})
     jobs = planned_jobs(snakemake(tmp, changed, "-n"))
-    assert jobs == {"refine": 4, "table_smoke": 1, "all": 1}
+    assert jobs == {"refine": 6, "table_smoke": 1, "all": 1}  # 2 tasks x (none, otdd-gaussian, frozen-body)
 
 
 def test_align_setting_reruns_align_and_what_follows(finished_run):
     tmp, _ = finished_run
     changed = tiny_config(tmp, overrides={"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 1}})
     jobs = planned_jobs(snakemake(tmp, changed, "-n"))
-    # only the aligned cells: 'none' needs no embedder, baselines depend on neither
+    # only the aligned cells: 'none' and the controls need no embedder, baselines depend on neither
     assert jobs == {"align": 2, "refine": 2, "table_smoke": 1, "all": 1}
 
 
