@@ -168,8 +168,8 @@ def test_align_embeds_orca_count_of_each_class(toy_task, tiny_text_body, tmp_pat
 
     real = align_mod.make_aligner
 
-    def recording(name):
-        d = real(name)
+    def recording(name, **options):
+        d = real(name, **options)
         inner = d.__call__
 
         class Wrapped:
