@@ -2,6 +2,7 @@
 #   snakemake                      build the tables listed under `targets` in config/config.yaml
 #   snakemake table_default        build one table (or ask for its file: results/default.csv)
 #   snakemake --profile slurm      the same on a SLURM cluster
+#   snakemake --report reports/report.html   the HTML report of the built tables (after a run)
 import os
 
 from snakemake.utils import min_version
@@ -10,6 +11,9 @@ min_version("8.10")
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

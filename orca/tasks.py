@@ -21,13 +21,14 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "task.schema.yaml"
 
 DEFAULTS: dict = {
     "embedder": {"target_seq_len": 64, "patch_size": 4, "image_size": None},
+    "body": {"pretrained": True, "dropout": None},
     # align: None = taken from refine when the task is loaded (ORCA aligns with the task's own optimizer)
     "align": {"epochs": 10, "maxsamples": 64, "batch_size": None, "lr": None, "optimizer": None,
               "weight_decay": None, "momentum": None, "betas": None, "scheduler": None,
               "pseudo_labels": 10, "max_source": 5000},
     "refine": {"epochs": 10, "batch_size": 32, "eval_batch_size": 256, "optimizer": "adamw", "lr": 1e-4,
                "weight_decay": 0.0, "momentum": 0.9, "betas": [0.9, 0.98], "scheduler": None,
-               "accum": 1, "clip": 1.0, "dropout": 0.0},
+               "accum": 1, "clip": 1.0},
     "resources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0, "cpus": 1},
     "baselines": [],
     "published": [],
@@ -223,9 +224,9 @@ def stage_settings(task: Task, stage: str) -> dict:
     """The resolved settings a stage's output depends on (and nothing more).
 
     data:   the loader and its arguments, the validation fraction (+ data.normalize and output.ignore when set)
-    align:  data + embedder + align sections
-    refine: data + embedder + loss + metric + output + refine sections (+ eval when set, refine.augment when set;
-            align enters through its output file)
+    align:  data + embedder + align sections + body.pretrained (the embedder starts from the body's tensors)
+    refine: data + embedder + body + loss + metric + output + refine sections (+ eval when set, refine.augment
+            when set; align enters through its output file)
     Keys a task file does not set are left out, so adding a new option never changes other tasks' hashes.
     """
     s = task.spec
@@ -241,9 +242,10 @@ def stage_settings(task: Task, stage: str) -> dict:
     if stage == "data":
         return data
     if stage == "align":
-        return {"data": data, "embedder": s["embedder"], "align": s["align"]}
+        return {"data": data, "embedder": s["embedder"], "body": {"pretrained": s["body"]["pretrained"]},
+                "align": s["align"]}
     if stage == "refine":
-        return {"data": data, "embedder": s["embedder"], "output": s["output"], "loss": s["loss"],
+        return {"data": data, "embedder": s["embedder"], "body": s["body"], "output": s["output"], "loss": s["loss"],
                 "metric": s["metric"], "refine": s["refine"], **scoring}
     if stage == "baseline":
         return {"data": data, "output": s["output"], "metric": s["metric"], **scoring}

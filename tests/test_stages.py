@@ -150,3 +150,31 @@ def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_bo
     assert len(rec["distance_per_epoch"]) == 2 and all(np.isfinite(rec["distance_per_epoch"]))
     with pytest.raises(Exception, match="solver"):
         load_task(task.path, {"align": {"solver": "geomloss"}})
+
+
+def test_random_body_runs_load_the_same_seeded_body_with_the_task_dropout(setup, tiny_text_body, monkeypatch):
+    """body.pretrained false (--body random): align and refine both build the random body of the run's seed
+    (align ignores the pretrained body's saved embeddings); refine writes body.dropout into its config."""
+    import orca.stages.align as align_mod
+    import orca.stages.refine as refine_mod
+    from orca.model.backbones import load_body, tiny_config
+
+    task, root = setup
+    calls = []
+
+    def tiny_load(name, pretrained=True, dropout=None, seed=0, **_):
+        calls.append({"pretrained": pretrained, "dropout": dropout, "seed": seed})
+        return load_body("roberta-base", pretrained=False, config_overrides=tiny_config("roberta-base"),
+                         dropout=dropout, seed=seed)
+
+    monkeypatch.setattr(align_mod, "load_body", tiny_load)
+    monkeypatch.setattr(refine_mod, "load_body", tiny_load)
+    random = load_task(task.path, {**OVERRIDES, "body": {"pretrained": False, "dropout": 0.2}})
+    tiny_text_body.embedding_init().save(root / "pretrained.embeddings.pt")
+    rec = run_align(random, "roberta-base", "l2", 7, root / "src.npz", root / "rnd", root / "data",
+                    embeddings=root / "pretrained.embeddings.pt", log=lambda *_: None)
+    out = run_refine(random, "roberta-base", "l2", 7, root / "rnd.json", root / "data",
+                     embedder_path=root / "rnd" / "embedder.pt", log=lambda *_: None)
+    assert calls == [{"pretrained": False, "dropout": None, "seed": 7},   # align: only the embedder's start
+                     {"pretrained": False, "dropout": 0.2, "seed": 7}]    # refine: the same body, its dropout
+    assert rec["body"] == out["body"] == "random" and out["settings"]["body"]["dropout"] == 0.2

@@ -52,6 +52,27 @@ def test_refine_settings_do_not_enter_align_settings():
     assert settings_hash(stage_settings(a, "refine")) != settings_hash(stage_settings(b, "refine"))
 
 
+def test_body_section_defaults_and_which_stages_it_keys():
+    base = load_task(IRIS)
+    assert base["body"] == {"pretrained": True, "dropout": None}  # released weights, the body's own dropout
+    dropped = load_task(IRIS, overrides={"body": {"dropout": 0.05}})
+    assert stage_settings(dropped, "align") == stage_settings(base, "align")  # dropout only matters in refine
+    assert stage_settings(dropped, "refine")["body"]["dropout"] == 0.05
+    random = load_task(IRIS, overrides={"body": {"pretrained": False}})
+    for stage in ("align", "refine"):  # a random body changes both the embedder's start and the body
+        assert settings_hash(stage_settings(random, stage)) != settings_hash(stage_settings(base, stage))
+
+
+def test_cli_body_flag_selects_the_random_body():
+    from orca.cli import _task, build_parser
+
+    common = ["--task", str(IRIS), "--backbone", "minilm-l6", "--aligner", "none", "--seed", "0"]
+    args = build_parser().parse_args(["refine", *common, "--out", "r.json", "--body", "random"])
+    assert _task(args)["body"]["pretrained"] is False
+    args = build_parser().parse_args(["align", *common, "--source", "s.npz", "--out-dir", "d"])
+    assert _task(args)["body"]["pretrained"] is True
+
+
 @pytest.mark.parametrize("mutate,match", [
     (lambda s: s.pop("metric"), "'metric' is a required property"),
     (lambda s: s["refine"].update(epochs="ten"), "refine.epochs"),
@@ -59,6 +80,7 @@ def test_refine_settings_do_not_enter_align_settings():
     (lambda s: s["data"].update(loader="parquet-ish"), "unknown data loader"),
     (lambda s: s["input"].update(modality="3d"), "input.modality"),
     (lambda s: s.update(surprise=1), "surprise"),
+    (lambda s: s.update(body={"dropout": 2}), "body.dropout"),
     (lambda s: s["refine"].update(warmup_epochs=5), "refine.warmup_epochs is no longer a setting; use refine.scheduler"),
     (lambda s: s["align"].update(step_size=20), "align.step_size is no longer a setting; use align.scheduler"),
     (lambda s: s["refine"].update(scheduler={"kind": "warmup_linear", "decay_epochs": 2}),

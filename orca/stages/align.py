@@ -24,6 +24,7 @@ from ..data.loaders.lazy import is_lazy
 from ..model.embedders import build_embedder
 from ..evaluation import fill_ignored
 from ..optim import LRSchedule, make_optimizer
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
@@ -45,8 +46,9 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
               checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
-    The embedder is initialised from ``embeddings`` (the backbone's saved EmbeddingInit) when given,
-    else from ``body`` or the loaded pretrained body. With ``checkpoint_dir`` the state is saved after
+    The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
+    saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
+    random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
     every epoch and a restarted job resumes from it.
     """
     start = time.time()
@@ -56,8 +58,16 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     dev = pick_device(device)
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
-    init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
-    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"]).to(dev)
+    pretrained = task.spec["body"]["pretrained"]
+    if body is not None:
+        init = body.embedding_init()
+    elif embeddings and pretrained:
+        init = EmbeddingInit.load(embeddings)
+    else:
+        init = load_body(backbone, pretrained=pretrained, seed=seed).embedding_init()
+    # the original copies the body's tensors only when it aligns (embedder_init(train_embedder=epochs > 0))
+    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"],
+                              transfer=cfg["epochs"] > 0).to(dev)
 
     labels = align_labels(task, data.y_train, cfg["pseudo_labels"], seed)
     classes, counts = np.unique(labels, return_counts=True)
@@ -89,6 +99,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
         set_rng_state(state["rng"], gen)
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
+    start_clock(f"align {task.name} {backbone} {aligner} seed {seed}", first_epoch)
     with StopFlag() as stop:
         for epoch in range(first_epoch, cfg["epochs"]):
             total = _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch)
@@ -96,8 +107,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
             scheduler.batch_done()
             scheduler.epoch_done()
             history.append(total)
-            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-                f"distance {total:.5g}")
+            log(epoch_line(f"align {task.name} {backbone} {aligner} seed {seed}", epoch + 1, cfg["epochs"],
+                           f"distance {total:.5g}"))
             ckpt.save({"model": embedder.state_dict(), "optimizer": optimizer.state_dict(),
                        "scheduler": scheduler.state_dict(), "rng": rng_state(gen), "history": history,
                        "epoch": epoch + 1})
@@ -106,8 +117,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
 
     out_dir = Path(out_dir)
     record = {
-        "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
-        "solver": cfg.get("solver", "converged"),
+        "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
+        "aligner": aligner, "seed": seed, "solver": cfg.get("solver", "converged"),
         "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
