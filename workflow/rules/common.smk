@@ -19,6 +19,7 @@ LOGS = "logs"
 wildcard_constraints:
     seed=r"\d+",
     task=r"[a-z0-9][a-z0-9._-]*",
+    protocol=r"original|clean",
 
 
 def table_targets(name):
