@@ -34,17 +34,21 @@ class _OTDDBase(Aligner):
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------
-    def _prepare(self, x, y):
+    def _prepare_source(self, x, y) -> torch.Tensor:
+        """Source classes, their statistics and label distances W_ss (Ks, Ks); returns the source's own
+        cost matrix (Ns, Ns): 0.5 |x - x'|^2 + 0.5 W(y, y'), the cost both solvers' self-term uses."""
         self.classes, idx = _relabel(y)
         self.sx, self.sidx = x, idx
         self.k = len(self.classes)
         self.cx, self.clogw, self.ccounts = _padded_classes(x, idx, self.k)
         self._source_class_stats()
         self.W_ss = self._label_dist_ss()  # (Ks, Ks), constant
-        C = 0.5 * _sqdist(x, x) + 0.5 * self.W_ss[idx][:, idx]
+        return 0.5 * _sqdist(x, x) + 0.5 * self.W_ss[idx][:, idx]
+
+    def _prepare(self, x, y):
+        C = self._prepare_source(x, y)
         logw = torch.full((1, x.shape[0]), -math.log(x.shape[0]), dtype=x.dtype, device=x.device)
         self.ot_ss = float(sinkhorn_cost_sym(C.unsqueeze(0), logw, self.reg, **self.sk)[0])
-        del C
 
     def _distance(self, x, y):
         dt = x.dtype

@@ -147,16 +147,9 @@ class _OriginalSolverOTDD:
                             self.geom_scaling)
 
     def _prepare(self, x, y):
-        self.classes, idx = _relabel(y)
-        self.sx, self.sidx = x, idx
-        self.k = len(self.classes)
-        self.cx, self.clogw, self.ccounts = _padded_classes(x, idx, self.k)
-        self._source_class_stats()
-        self.W_ss = self._label_dist_ss()
-        C = 0.5 * _sqdist(x, x) + 0.5 * self.W_ss[idx][:, idx]
+        C = self._prepare_source(x, y)
         self.loga = torch.full((x.shape[0],), -math.log(x.shape[0]), dtype=x.dtype, device=x.device)
         self.f_ss = self_potential(C, self.loga, self._outer_schedule(x, n_labels=self.k + 1))
-        del C
 
     def _distance(self, x, y):
         dt, dev = x.dtype, x.device
