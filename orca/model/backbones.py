@@ -192,6 +192,14 @@ def load_body(name: str, pretrained: bool = True, config_overrides: dict | None 
     pretrained=False builds the architecture with random weights and no download (tests; bodies whose
     weights are not on this machine); ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it.
     """
+    from ..rehearsal import active as rehearsal
+
+    if rehearsal():  # tiny random bodies of the real architecture; "pretrained" = one fixed seed
+        return _rehearsal_body(name, pretrained, config_overrides)
+    return _build_body(name, pretrained, config_overrides)
+
+
+def _build_body(name: str, pretrained: bool, config_overrides: dict | None) -> TextBody | ImageBody:
     from transformers import AutoConfig, AutoModel
 
     spec = get_backbone_spec(name)
@@ -211,6 +219,18 @@ def load_body(name: str, pretrained: bool = True, config_overrides: dict | None 
     model.eval()
     body_class = TextBody if spec.family == "text" else ImageBody
     return body_class(model, spec)
+
+
+def _rehearsal_body(name: str, pretrained: bool, config_overrides: dict | None) -> TextBody | ImageBody:
+    """A tiny body (``tiny_config``) of ``name``'s architecture; the stand-in for its pretrained weights is
+    one seeded initialisation (``orca.rehearsal.BODY_SEED``), the same in every job of a rehearsal."""
+    from ..rehearsal import BODY_SEED, body_overrides
+
+    if not pretrained:
+        return _build_body(name, False, body_overrides(name, config_overrides))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(BODY_SEED)
+        return _build_body(name, False, body_overrides(name, config_overrides))
 
 
 def tiny_config(name: str) -> dict:
