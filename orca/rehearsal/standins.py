@@ -59,6 +59,22 @@ def _load_writers() -> None:
     from . import arrays_writer, nb360_writers, openml_writer, pdebench_writer, prepared_writers  # noqa: F401
 
 
+MARKER = "REHEARSAL-STANDINS"  # file in a data folder that holds stand-ins (and nothing else)
+
+
+def _claim(data_dir: Path) -> None:
+    """Refuse a data folder that holds anything but stand-ins: real raw data are never overwritten."""
+    marker = data_dir / MARKER
+    if marker.is_file():
+        return
+    if data_dir.is_dir() and any(data_dir.iterdir()):
+        raise ValueError(f"{data_dir} holds files and is not a rehearsal data folder (no {MARKER} file): "
+                         "stand-ins go only into a folder of their own; set the rehearsal config's data_dir "
+                         "to an empty or new folder")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("Stand-in data written by orca.rehearsal: random values in the real layouts, not data.\n")
+
+
 def write_standins(task, data_dir: Path, size: Size = Size(), record: Path | None = None) -> list[Path]:
     """Write ``task``'s stand-in raw files under ``data_dir``; return their paths.
 
@@ -71,6 +87,7 @@ def write_standins(task, data_dir: Path, size: Size = Size(), record: Path | Non
         raise ValueError(f"no stand-in writer for {key!r} (task {task.name}); writers exist for "
                          f"{', '.join(sorted(WRITERS))}: add one in orca/rehearsal/")
     data_dir = Path(data_dir)
+    _claim(data_dir)
     record = Path(record) if record else data_dir / "standins" / f"{task.name}.json"
     settings = {"writer": key, "data": task.spec["data"], "prepare": task.spec.get("prepare"),
                 "input": task.spec["input"], "output": task.spec["output"], "size": size.__dict__}

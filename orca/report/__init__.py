@@ -28,6 +28,7 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     (``{"improvement_over": method, "groups": {...}}``, see ``summary.build_summary``) or None.
     Returns ``{"csv", "md", "tex", "png", "pdf"[, "summary_csv"]} -> written path``.
     """
+    from ..rehearsal.marking import mark_frame, title
     from .plots import render_figure
     from .tables import to_csv_text, to_latex, to_markdown
 
@@ -40,10 +41,11 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     summ = join_published(ours, published)
 
     # render everything before writing anything
-    texts = {"csv": to_csv_text(summ), "md": to_markdown(summ, table), "tex": to_latex(summ, table)}
+    shown = title(table)  # marked in a rehearsal (orca.rehearsal.marking)
+    texts = {"csv": to_csv_text(mark_frame(summ)), "md": to_markdown(summ, shown), "tex": to_latex(summ, shown)}
     if summary is not None:
         texts.update(_summary_texts(ours, table, summary, published, texts))
-    figs = render_figure(summ, table)
+    figs = render_figure(summ, shown)
     targets = {
         "csv": Path(results_dir) / f"{table}.csv",
         "md": Path(reports_dir) / f"{table}.md",
@@ -61,10 +63,11 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
 
 def _summary_texts(ours, table: str, spec: dict, published, texts: dict[str, str]) -> dict[str, str]:
     """The summary CSV, and the Markdown and LaTeX of ``texts`` with the summary section appended."""
+    from ..rehearsal.marking import mark_frame
     from .summary import build_summary, summary_latex, summary_markdown
     from .tables import to_csv_text
 
     df = build_summary(ours, table, spec, published)
     ref = spec["improvement_over"]
-    return {"summary_csv": to_csv_text(df), "md": texts["md"] + "\n" + summary_markdown(df, ref),
+    return {"summary_csv": to_csv_text(mark_frame(df)), "md": texts["md"] + "\n" + summary_markdown(df, ref),
             "tex": texts["tex"] + "\n" + summary_latex(df, table, ref)}

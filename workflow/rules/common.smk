@@ -12,7 +12,10 @@ CACHE = config["cache_dir"]
 RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]
 DATA_DIR = GRID.data_dir
-LOGS = "logs"
+LOGS = config.get("logs_dir", "logs")
+# A rehearsal (config rehearsal: true, config/rehearsal.yaml) is told to every job through this one variable
+# (read by orca.rehearsal.active); set either way, so a stray value in the shell never leaks into a real run.
+os.environ["ORCA_REHEARSAL"] = "1" if config.get("rehearsal") else "0"
 
 
 wildcard_constraints:

@@ -7,7 +7,14 @@ def prepared_stamp(wildcards):
     return [f"{CACHE}/prepared/{wildcards.task}.json"] if GRID.task(wildcards.task).spec.get("prepare") else []
 
 
+def standin_stamp(wildcards):
+    """Rehearsal runs only (config rehearsal: true): the task's stand-in raw data (rule standin) come first."""
+    return [f"{CACHE}/standins/{wildcards.task}.json"] if config.get("rehearsal") else []
+
+
 rule prepare:
+    input:
+        standin_stamp,
     output:
         stamp=f"{CACHE}/prepared/{{task}}.json",
     params:
@@ -24,6 +31,7 @@ rule prepare:
 rule fetch:
     input:
         prepared_stamp,
+        standin_stamp,
     output:
         touch_file=f"{CACHE}/data-ready/{{task}}.ok",
     params:
