@@ -2,6 +2,7 @@
 #   snakemake                      build the tables listed under `targets` in config/config.yaml
 #   snakemake table_default        build one table (or ask for its file: results/default.csv)
 #   snakemake --profile slurm      the same on a SLURM cluster
+#   snakemake --configfile config/rehearsal.yaml -c2   every paper table on stand-in data (README: Rehearsal)
 import os
 
 from snakemake.utils import min_version
