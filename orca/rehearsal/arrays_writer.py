@@ -94,7 +94,10 @@ def _arrays_for(task, a: dict, size: Size) -> dict[str, np.ndarray]:
         raise ValueError(f"task {task.name}: input.shape is needed to write arrays stand-ins")
     out_spec = task.spec["output"]
     classes = int(out_spec.get("num_outputs") or 2) if out_spec["kind"] == "classification" else 0
-    counts = {"train": max(size.train, classes), "val": max(2, size.test), "test": size.test}
+    # every class in training after the validation split: stratified once ceil(val_fraction * n) >= classes
+    val_fraction = float(task.spec["data"].get("val_fraction") or 0.1)
+    n_train = max(size.train, int(np.ceil(classes / val_fraction)) + 1) if classes else size.train
+    counts = {"train": n_train, "val": max(2, size.test), "test": size.test}
     out = {}
     for part, n in counts.items():
         if f"x_{part}" not in specs:

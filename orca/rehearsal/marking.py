@@ -6,6 +6,9 @@ Outside a rehearsal nothing changes.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from . import LABEL, active
 
 
@@ -21,3 +24,16 @@ def mark_frame(df):
     out = df.copy()
     out.insert(0, "rehearsal", True)
     return out
+
+
+def check_runs(run_files: list[Path]) -> None:
+    """Refuse to mix: in a rehearsal every run record must be a rehearsal's (``provenance.rehearsal``), outside
+    one none may be. ValueError naming the first offending file."""
+    want = active()
+    for path in run_files:
+        with open(path) as fh:
+            got = bool((json.load(fh).get("provenance") or {}).get("rehearsal", False))
+        if got != want:
+            kind = "a rehearsal run (stand-in data)" if got else "not a rehearsal run"
+            raise ValueError(f"run file {path} is {kind}, but this report is {'' if want else 'not '}a rehearsal's: "
+                             "rehearsal and real numbers are never mixed; give each its own results_dir")

@@ -28,10 +28,11 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     (``{"improvement_over": method, "groups": {...}}``, see ``summary.build_summary``) or None.
     Returns ``{"csv", "md", "tex", "png", "pdf"[, "summary_csv"]} -> written path``.
     """
-    from ..rehearsal.marking import mark_frame, title
+    from ..rehearsal.marking import check_runs, mark_frame, title
     from .plots import render_figure
     from .tables import to_csv_text, to_latex, to_markdown
 
+    check_runs(run_files)  # rehearsal and real runs never share a table
     runs = load_runs(run_files, default_table=table)
     runs = runs[runs["table"] == table]
     if runs.empty:
