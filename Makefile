@@ -1,5 +1,5 @@
 # orca-bench: the two commands of the README, and a few more.
-#   make table   set up (first time) and build the default offline table with Snakemake
+#   make table   set up (first time), build the default offline table with Snakemake and its HTML report
 #   make test    run the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 
 table: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --report reports/report.html
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 #   snakemake table_default        build one table (or ask for its file: results/default.csv)
 #   snakemake --profile slurm      the same on a SLURM cluster
 #   snakemake --configfile config/rehearsal.yaml -c2   every paper table on stand-in data (README: Rehearsal)
+#   snakemake --report reports/report.html   the HTML report of the built tables (after a run)
 import os
 
 from snakemake.utils import min_version
@@ -11,6 +12,9 @@ min_version("8.10")
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

@@ -4,8 +4,8 @@
   orca prepare  --task T                   run T's prepare: step (raw archives -> the files its loader reads)
   orca fetch    --task T                   make T's raw data available in the data folder (prepares first)
   orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
-  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D
-  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json
+  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D [--body random]
+  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json [--body random]
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
   orca worker   --socket PATH              keep torch & co. imported; jobs run with ORCA_WORKER=PATH fork from it
@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
+BODY_CHOICES = {"pretrained": True, "random": False}  # --body -> the task's body.pretrained
 
 
 def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
@@ -42,6 +43,12 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-dir", default=f"{DEFAULT_CACHE}/checkpoints",
                    help="where per-epoch checkpoints live; a restarted job resumes from them "
                         "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
+
+
+def _body_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--body", choices=sorted(BODY_CHOICES), default=None,
+                   help="the body's weights: pretrained (released) or random (same architecture, drawn from "
+                        "--seed); default: the task file's body.pretrained (true unless set)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the backbone's saved input embeddings (orca sources --embeddings-out); "
                         "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
+    _body_opt(p)
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
     _common(p)
@@ -91,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
+    _body_opt(p)
 
     p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
     _common(p)
@@ -104,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
     p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("--reference", default="none",
+                   help="method every other one is paired with, by seed (default: none = naive fine-tuning)")
     p.add_argument("--summary", default="null",
                    help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
                         '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
@@ -120,7 +131,10 @@ def _task(args):
     from .tasks import resolve_task
 
     dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
-    return resolve_task(args.task, dirs, json.loads(args.overrides))
+    overrides = json.loads(args.overrides)
+    if getattr(args, "body", None):  # --body wins over the task file and --overrides
+        overrides.setdefault("body", {})["pretrained"] = BODY_CHOICES[args.body]
+    return resolve_task(args.task, dirs, overrides)
 
 
 def _claim_gpu() -> None:
@@ -144,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if forwarded is not None:
         return forwarded
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # progress lines reach a log file (or a tee) as they are written
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         if args.command in ("sources", "align", "refine"):
             _claim_gpu()
@@ -226,7 +242,7 @@ def _dispatch(args) -> int:
 
         written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
                                Path(args.reports_dir), Path(args.published) if args.published else None,
-                               score=args.score, summary=json.loads(args.summary))
+                               score=args.score, summary=json.loads(args.summary), reference=args.reference)
         for path in (written.values() if isinstance(written, dict) else written):
             print(f"wrote {path}")
         return 0

@@ -9,7 +9,10 @@ All modules are called as ``loss(output, target)`` and return a scalar tensor:
 * ``mse``, ``l1``: any shape, mean over all elements.
 * ``bce_logits``: multi-label logits (N, K), targets {0, 1} (N, K); option ``pos_weight``.
 * ``relative_l2``: mean over samples of ||out_i - tgt_i||_2 / ||tgt_i||_2 (differentiable
-  counterpart of :func:`orca.metrics.relative_l2`; used for PDE/dense regression).
+  counterpart of :func:`orca.metrics.relative_l2`; ORCA's nrmse_loss for most PDE rows). Option
+  ``reduction="sum"``: summed over the batch instead (ORCA's ``LpLoss(size_average=False)``, Darcy flow).
+* ``rmse``: mean over samples of the unnormalised per-sample RMSE sqrt(mean_j (out_ij - tgt_ij)^2)
+  (ORCA's rmse_loss: PDE Burgers and 1D CFD).
 
 Option ``ignore`` (a task's ``output.ignore``: ``{nan: true}`` and/or ``{value: -1}``) makes
 ``mse``, ``l1``, ``bce_logits`` and ``relative_l2`` skip those target entries: the elementwise loss
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LOSSES", "MASKABLE_LOSSES", "MaskedLoss", "RelativeL2Loss", "balanced_class_weights", "make_loss"]
+__all__ = ["LOSSES", "MASKABLE_LOSSES", "MaskedLoss", "RMSELoss", "RelativeL2Loss", "balanced_class_weights", "make_loss"]
 
 
 def balanced_class_weights(y_train: Sequence[int] | np.ndarray | torch.Tensor,
@@ -45,16 +48,29 @@ def balanced_class_weights(y_train: Sequence[int] | np.ndarray | torch.Tensor,
 
 
 class RelativeL2Loss(nn.Module):
-    """Mean over the batch of ||out_i - tgt_i||_2 / (||tgt_i||_2 + eps); shapes (N, ...)."""
+    """Mean (or, with ``reduction="sum"``, sum) over the batch of ||out_i - tgt_i||_2 / (||tgt_i||_2 + eps);
+    shapes (N, ...)."""
 
-    def __init__(self, eps: float = 1e-12):
+    def __init__(self, eps: float = 1e-12, reduction: str = "mean"):
         super().__init__()
-        self.eps = eps
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"relative_l2 reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.eps, self.reduction = eps, reduction
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         n = target.shape[0]
         diff = (output.reshape(n, -1) - target.reshape(n, -1)).norm(dim=1)
-        return (diff / (target.reshape(n, -1).norm(dim=1) + self.eps)).mean()
+        ratio = diff / (target.reshape(n, -1).norm(dim=1) + self.eps)
+        return ratio.sum() if self.reduction == "sum" else ratio.mean()
+
+
+class RMSELoss(nn.Module):
+    """Mean over the batch of the per-sample RMSE sqrt(mean_j (out_ij - tgt_ij)^2), in target units;
+    shapes (N, ...)."""
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n = target.shape[0]
+        return (output.reshape(n, -1) - target.reshape(n, -1)).pow(2).mean(dim=1).sqrt().mean()
 
 
 class _BCEWithLogits(nn.BCEWithLogitsLoss):
@@ -132,7 +148,8 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "mse": lambda: nn.MSELoss(),
     "l1": lambda: nn.L1Loss(),
     "bce_logits": _bce_logits,
-    "relative_l2": lambda eps=1e-12: RelativeL2Loss(eps),
+    "relative_l2": lambda eps=1e-12, reduction="mean": RelativeL2Loss(eps, reduction),
+    "rmse": lambda: RMSELoss(),
 }
 
 

@@ -21,11 +21,14 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "task.schema.yaml"
 
 DEFAULTS: dict = {
     "embedder": {"target_seq_len": 64, "patch_size": 4, "image_size": None},
-    "align": {"epochs": 10, "maxsamples": 64, "lr": None, "optimizer": "adam", "step_size": 20, "gamma": 0.2,
+    "body": {"pretrained": True, "dropout": None},
+    # align: None = taken from refine when the task is loaded (ORCA aligns with the task's own optimizer)
+    "align": {"epochs": 10, "maxsamples": 64, "batch_size": None, "lr": None, "optimizer": None,
+              "weight_decay": None, "momentum": None, "betas": None, "scheduler": None,
               "pseudo_labels": 10, "max_source": 5000},
     "refine": {"epochs": 10, "batch_size": 32, "eval_batch_size": 256, "optimizer": "adamw", "lr": 1e-4,
-               "weight_decay": 0.0, "momentum": 0.9, "warmup_epochs": 0, "decay_epochs": [], "gamma": 0.2,
-               "accum": 1, "clip": 1.0, "dropout": 0.0},
+               "weight_decay": 0.0, "momentum": 0.9, "betas": [0.9, 0.98], "scheduler": None,
+               "accum": 1, "clip": 1.0},
     "resources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0, "cpus": 1},
     "baselines": [],
     "published": [],
@@ -88,15 +91,47 @@ def load_task(path: str | Path, overrides: dict | None = None) -> Task:
     if not isinstance(raw, dict):
         raise TaskError(f"{path}: a task file must be a YAML mapping, got {type(raw).__name__}")
     raw = _merge(raw, overrides or {})
+    _check_moved_keys(raw, path)
     validate_spec(raw, str(path))
     spec = _merge(DEFAULTS, raw)
     spec["data"] = _merge(DATA_DEFAULTS, spec["data"])
-    if spec["align"]["lr"] is None:
-        spec["align"]["lr"] = 10 * spec["refine"]["lr"]  # the paper: embedder lr = 10 x task lr
+    _resolve_training(spec, path)
     _check_names(spec, path)
     _check_target_options(spec, path)
     _check_augment(spec, path)
     return Task(spec["name"], path, spec)
+
+
+# settings of earlier task files that now live elsewhere: (section, key) -> where
+MOVED_KEYS = {("refine", "warmup_epochs"): "refine.scheduler.warmup_epochs",
+              ("refine", "decay_epochs"): "refine.scheduler.decay_epochs (one number: the epoch the decay reaches 0)",
+              ("refine", "gamma"): "refine.scheduler {kind: step, milestones, base}",
+              ("align", "step_size"): "align.scheduler.milestones", ("align", "gamma"): "align.scheduler.base"}
+
+
+def _check_moved_keys(raw: dict, path: Path) -> None:
+    for (section, key), where in MOVED_KEYS.items():
+        if key in (raw.get(section) or {}):
+            raise TaskError(f"{path}: {section}.{key} is no longer a setting; use {where} (orca/optim.py)")
+
+
+def _resolve_training(spec: dict, path: Path) -> None:
+    """Fill align's optimizer settings from refine (ORCA's get_optimizer_scheduler, module='embedder') and
+    both stages' schedules from their kind's defaults; check that the schedules are usable."""
+    from .optim import align_lr, check_schedule, resolve_schedule  # torch: imported only when a task is loaded
+    align, refine = spec["align"], spec["refine"]
+    for key in ("optimizer", "weight_decay", "momentum", "betas", "batch_size"):
+        if align[key] is None:
+            align[key] = refine[key]
+    if align["lr"] is None:
+        align["lr"] = align_lr(refine["lr"])
+    for stage, default_kind in (("refine", "warmup_linear"), ("align", "step")):
+        cfg = spec[stage]
+        try:
+            cfg["scheduler"] = resolve_schedule(cfg["scheduler"], cfg["epochs"], default_kind)
+            check_schedule(cfg["scheduler"], cfg["epochs"])
+        except ValueError as err:
+            raise TaskError(f"{path}: invalid task file at {stage}.scheduler: {err}") from None
 
 
 def _check_names(spec: dict, path: Path) -> None:
@@ -189,9 +224,9 @@ def stage_settings(task: Task, stage: str) -> dict:
     """The resolved settings a stage's output depends on (and nothing more).
 
     data:   the loader and its arguments, the validation fraction (+ data.normalize and output.ignore when set)
-    align:  data + embedder + align sections
-    refine: data + embedder + loss + metric + output + refine sections (+ eval when set, refine.augment when set;
-            align enters through its output file)
+    align:  data + embedder + align sections + body.pretrained (the embedder starts from the body's tensors)
+    refine: data + embedder + body + loss + metric + output + refine sections (+ eval when set, refine.augment
+            when set; align enters through its output file)
     Keys a task file does not set are left out, so adding a new option never changes other tasks' hashes.
     """
     s = task.spec
@@ -207,9 +242,10 @@ def stage_settings(task: Task, stage: str) -> dict:
     if stage == "data":
         return data
     if stage == "align":
-        return {"data": data, "embedder": s["embedder"], "align": s["align"]}
+        return {"data": data, "embedder": s["embedder"], "body": {"pretrained": s["body"]["pretrained"]},
+                "align": s["align"]}
     if stage == "refine":
-        return {"data": data, "embedder": s["embedder"], "output": s["output"], "loss": s["loss"],
+        return {"data": data, "embedder": s["embedder"], "body": s["body"], "output": s["output"], "loss": s["loss"],
                 "metric": s["metric"], "refine": s["refine"], **scoring}
     if stage == "baseline":
         return {"data": data, "output": s["output"], "metric": s["metric"], **scoring}

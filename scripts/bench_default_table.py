@@ -82,7 +82,7 @@ def main() -> None:
     print(per_rule.round(1).to_string())
     print(f"\ntable: {work / 'results' / 'default.csv'}")
     table = pd.read_csv(work / "results" / "default.csv")
-    cols = ["task", "method", "mean", "std", "n_seeds", "best"]
+    cols = ["task", "method", "mean", "ci95_t_low", "ci95_t_high", "n_seeds", "paired_verdict", "tied_with_best"]
     print(table[table.row_kind == "run"][cols].to_string(index=False))
 
 

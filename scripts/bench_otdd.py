@@ -6,8 +6,11 @@ D = 768 and 5 classes x 64 at D = 384 (blobs with other means and spread). One "
 for each target class: aligner(class features, requires_grad) then .backward(), as ORCA's align
 loop does. Reported: seconds for prepare() (once per align run) and per epoch (median over
 repeats), against the targets of the issue, plus the self-distance d(S, S) of each aligner.
+otdd-exact / -gaussian run with both OT solvers: ``converged`` (ours, the clean protocol) and
+``original`` (geomloss 0.2.x's annealed Sinkhorn as the released code runs it, the original protocol;
+rows ``<name>/original``).
 
-    python scripts/bench_otdd.py [--quick] [--threads 2] [--repeats 3]
+    python scripts/bench_otdd.py [--quick] [--threads 2] [--repeats 3] [--only otdd-exact ...]
 
 Other modes:
 
@@ -37,7 +40,9 @@ from orca.align.distances import make_aligner
 # (D, target classes, samples per class) -> seconds per epoch allowed for otdd-exact / -gaussian
 CONFIGS = [(768, 10, 128, {"otdd-exact": 6.0, "otdd-gaussian": 8.0}),
            (384, 5, 64, {"otdd-exact": 2.0, "otdd-gaussian": 2.0})]
-NAMES = ["l2", "mmd", "otdd-exact", "otdd-gaussian", "otdd-sliced"]
+# (aligner, OT solver) rows of the default mode
+NAMES = [("l2", "converged"), ("mmd", "converged"), ("otdd-exact", "converged"), ("otdd-exact", "original"),
+         ("otdd-gaussian", "converged"), ("otdd-gaussian", "original"), ("otdd-sliced", "converged")]
 
 
 def synthetic(n_source: int, d: int, n_cls: int, n_per: int, seed: int = 0):
@@ -178,6 +183,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="timed epochs (after 1 warm-up)")
     ap.add_argument("--n-source", type=int, default=5000)
+    ap.add_argument("--only", nargs="+", metavar="ALIGNER", help="default mode: only these aligners (both solvers)")
     ap.add_argument("--scaling", action="store_true", help="epoch time vs target / source size")
     ap.add_argument("--rank", action="store_true", help="Spearman rank correlation vs otdd-exact")
     ap.add_argument("--max-dense-source", type=int, default=5000,
@@ -197,8 +203,11 @@ def main() -> None:
     rows = []
     for d, n_cls, n_per, limits in CONFIGS:
         xs, ys, targets = synthetic(args.n_source, d, n_cls, n_per)
-        for name in NAMES:
-            al = make_aligner(name)
+        for name, solver in NAMES:
+            if args.only and name not in args.only:
+                continue
+            al = make_aligner(name, solver=solver)
+            label = name if solver == "converged" else f"{name}/original"
             t0 = time.perf_counter()
             al.prepare(xs, ys)
             t_prep = time.perf_counter() - t0
@@ -208,7 +217,7 @@ def main() -> None:
             st = dict(D.SOLVER_STATS)
             iters = st["iters"] / st["calls"] if st["calls"] else 0.0
             # self-distance d(S, S): prepare and evaluate on the same (sub)set
-            al_self = make_aligner(name, max_source=n_self)
+            al_self = make_aligner(name, solver=solver, max_source=n_self)
             al_self.prepare(xs, ys)
             xsub, ysub = D._subsample(xs, ys, n_self, 0)
             with torch.no_grad():
@@ -216,20 +225,21 @@ def main() -> None:
             epoch = statistics.median(times)
             limit = limits.get(name)
             ok = "" if limit is None else ("ok" if epoch <= limit else "SLOW")
-            rows.append((f"D={d} {n_cls}x{n_per}", name, t_prep, epoch, min(times),
-                         "" if limit is None else f"{limit:.0f}", ok, iters, st["max_iter_hit"], self_d))
-            print(f"  done {rows[-1][0]} {name}", flush=True)
+            rows.append((f"D={d} {n_cls}x{n_per}", label, t_prep, epoch, min(times),
+                         "" if limit is None else f"{limit:.0f}", ok, iters if st["calls"] else None,
+                         st["max_iter_hit"], self_d))
+            print(f"  done {rows[-1][0]} {label}", flush=True)
 
     hdr = ("target", "aligner", "prepare s", "epoch s (med)", "epoch s (min)", "limit s", "",
            "sinkhorn it/call", "max_iter hit", f"d(S,S) n={n_self}")
     print()
     print(f"source {args.n_source} x D in 10 blobs, torch threads {args.threads}, "
           f"{repeats} timed epoch(s); torch {torch.__version__}")
-    fmt = "{:<15} {:<14} {:>9} {:>13} {:>13} {:>7} {:>4} {:>16} {:>12} {:>14}"
+    fmt = "{:<15} {:<23} {:>9} {:>13} {:>13} {:>7} {:>4} {:>16} {:>12} {:>14}"
     print(fmt.format(*hdr))
     for r in rows:
         print(fmt.format(r[0], r[1], f"{r[2]:.2f}", f"{r[3]:.3f}", f"{r[4]:.3f}", r[5], r[6],
-                         f"{r[7]:.0f}", r[8], f"{r[9]:.3g}"))
+                         "-" if r[7] is None else f"{r[7]:.0f}", r[8], f"{r[9]:.3g}"))
 
 
 if __name__ == "__main__":

@@ -43,21 +43,21 @@ def test_frozen_body_refine_changes_only_layer_norms_of_the_body(iris, tiny_text
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed, "the body's layer norms should train"
     assert all("LayerNorm" in k for k in changed), sorted(changed)
-    assert rec["method"] == "frozen-body" and rec["body_mode"] == "frozen"
+    assert rec["method"] == "frozen-body" and rec["body"] == "frozen"
 
 
 def test_random_body_has_the_architecture_and_not_the_weights(monkeypatch, iris, tiny_text_body):
     task, root = iris
     asked = []
 
-    def fake_load_body(name, pretrained=True, config_overrides=None):
+    def fake_load_body(name, pretrained=True, **_):
         asked.append(pretrained)
         return copy.deepcopy(tiny_text_body)
 
     monkeypatch.setattr(refine_mod, "load_body", fake_load_body)
     rec = refine_mod.run_refine(task, "roberta-base", "random-body", 0, root / "random.json", root / "data",
                                 body_mode="random", log=lambda *_: None)
-    assert asked == [False] and rec["body_mode"] == "random"
+    assert asked == [False] and rec["body"] == "random"
     assert np.isfinite(rec["scores"]["test_at_best_val"])
 
 

@@ -9,7 +9,7 @@ from orca.metrics import relative_l2 as relative_l2_metric
 
 
 def test_registry_and_unknown():
-    assert set(LOSSES) == {"cross_entropy", "mse", "l1", "bce_logits", "relative_l2"}
+    assert set(LOSSES) == {"cross_entropy", "mse", "l1", "bce_logits", "relative_l2", "rmse"}
     with pytest.raises(ValueError, match="allowed:.*cross_entropy"):
         make_loss("hinge")
     with pytest.raises(ValueError, match="bad options"):
@@ -68,6 +68,27 @@ def test_relative_l2_matches_metric_and_has_gradient():
     assert out.grad is not None and torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
     by_hand = make_loss("relative_l2")(torch.tensor([[3.0, 5.0]]), torch.tensor([[3.0, 4.0]]))
     assert by_hand.item() == pytest.approx(1 / 5)
+
+
+def test_relative_l2_summed_over_the_batch():
+    out, tgt = torch.tensor([[3.0, 5.0], [0.0, 2.0]]), torch.tensor([[3.0, 4.0], [0.0, 1.0]])
+    assert make_loss("relative_l2", reduction="sum")(out, tgt).item() == pytest.approx(1 / 5 + 1)
+    assert make_loss("relative_l2")(out, tgt).item() == pytest.approx((1 / 5 + 1) / 2)
+    with pytest.raises(ValueError, match="reduction"):
+        make_loss("relative_l2", reduction="max")
+
+
+def test_rmse_is_the_unnormalised_per_sample_rmse_averaged_over_the_batch():
+    # ORCA's rmse_loss (PDE Burgers, 1D CFD): sqrt(mean_j (out_ij - tgt_ij)^2), then the mean over samples
+    out = torch.tensor([[[1.0, 3.0]], [[0.0, 0.0]]], requires_grad=True)
+    tgt = torch.tensor([[[1.0, 1.0]], [[30.0, 40.0]]])
+    loss = make_loss("rmse")(out, tgt)
+    assert loss.item() == pytest.approx((np.sqrt(2.0) + np.sqrt(1250.0)) / 2)
+    # unlike relative l2, a target 10x larger weighs 10x more
+    rel = make_loss("relative_l2")(out, tgt).item()
+    assert rel == pytest.approx((2 / np.sqrt(2) + 1) / 2, rel=1e-6) and loss.item() > 10 * rel
+    loss.backward()
+    assert torch.isfinite(out.grad).all()
 
 
 def test_masked_bce_equals_bce_on_the_entries_that_count():

@@ -60,6 +60,42 @@ def test_openml_rows_match_the_original_configs(tasks):
         assert "offline_copy" not in t["data"]["args"]
 
 
+def test_paper_rows_train_with_the_original_configs_settings(tasks):
+    """Schedules, betas, accumulation, clipping and align settings are the ORCA config's (issue 11, 1-3, 7-8)."""
+    rows = {r["config"]: r for r in csv.DictReader(CONFIGS.open())}
+    optimizers = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}
+    checked = 0
+    for t in tasks.values():
+        if t["suite"] not in PAPER_SUITES:
+            continue
+        r = rows[re.search(r"ORCA config (\S+\.yaml)", t.path.read_text()).group(1)]
+        refine, align = t["refine"], t["align"]
+        assert r["scheduler"] == "WarmupLR" and refine["scheduler"] == {
+            "kind": "warmup_linear", "warmup_epochs": int(r["warmup_epochs"]),
+            "decay_epochs": int(r["decay_epochs"])}, t.path
+        assert refine["betas"] == yaml.safe_load(r["betas"]) == [0.9, 0.98], t.path
+        assert refine["optimizer"] == optimizers[r["optimizer"]] and refine["accum"] == int(r["accum"]), t.path
+        assert refine["weight_decay"] == float(r["weight_decay"]) and refine["clip"] == float(r["clip"]), t.path
+        assert r["embedder_scheduler"] == "StepLR sched=[20, 40, 60] base=0.2"
+        assert align["scheduler"] == {"kind": "step", "milestones": [20, 40, 60], "base": 0.2}, t.path
+        assert align["optimizer"] == refine["optimizer"] and align["betas"] == refine["betas"], t.path
+        assert align["weight_decay"] == refine["weight_decay"] and align["momentum"] == refine["momentum"], t.path
+        assert align["lr"] == pytest.approx(float(r["embedder_lr"])), t.path
+        assert align["batch_size"] == int(r["batch_size"]) and align["maxsamples"] == int(r["maxsamples"]), t.path
+        checked += 1
+    assert checked == sum(PAPER_SUITES.values())
+
+
+def test_pde_rows_train_with_the_original_loss(tasks):
+    """ORCA's get_config: rmse_loss for Burgers and 1D CFD, nrmse_loss (= relative l2) for the other PDE rows;
+    LpLoss(size_average=False) (relative l2 summed over the batch) for NAS-Bench-360 Darcy flow."""
+    for t in tasks.values():
+        if t["suite"] == "pdebench":
+            expected = "rmse" if t.name in ("pde-burgers", "pde-cfd1d") else "relative_l2"
+            assert t["loss"] == {"name": expected}, t.path
+    assert tasks["darcy-flow"]["loss"] == {"name": "relative_l2", "reduction": "sum"}
+
+
 def test_published_keys_join_published_csv(tasks):
     pub = {(r["table"], r["task"]) for r in csv.DictReader(PUBLISHED.open())}
     keyed = 0

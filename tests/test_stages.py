@@ -8,7 +8,6 @@ import torch
 
 from orca.stages.align import run_align
 from orca.data import fetch
-from orca.optim import epoch_lr_factor
 from orca.stages.refine import run_refine
 from orca.sources import save_source
 from orca.tasks import load_task
@@ -63,11 +62,6 @@ def test_refine_starts_from_the_aligned_embedder(setup, tiny_text_body):
     b = run_refine(task, "roberta-base", "none", 0, root / "d.json", root / "data", body=copy.deepcopy(tiny_text_body),
                    log=lambda *_: None)
     assert a["history"][0]["train_loss"] != b["history"][0]["train_loss"]
-
-
-def test_warmup_then_step_schedule():
-    factors = [epoch_lr_factor(e, 2, [3, 5], 0.5) for e in range(9)]
-    assert factors == [0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
 
 
 # --------------------------------------------------------------------------- task-file scoring options
@@ -139,3 +133,48 @@ def test_refine_trains_on_maps_with_missing_targets(toy_task, tiny_image_body, t
                      body=copy.deepcopy(tiny_image_body), log=lambda *_: None)
     assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val"]) for h in rec["history"])
     assert np.isfinite(rec["scores"]["test_at_best_val"])
+
+
+def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
+    # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
+    import orca.stages.align as stage
+    from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
+
+    task, root = setup
+    made, real = [], stage.make_aligner
+    monkeypatch.setattr(stage, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 2, "maxsamples": 16, "solver": "original"}})
+    rec = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "orig", root / "data",
+                    body=tiny_text_body, log=lambda *_: None)
+    assert rec["solver"] == "original" and isinstance(made[0], OTDDExactOriginalSolver)
+    assert len(rec["distance_per_epoch"]) == 2 and all(np.isfinite(rec["distance_per_epoch"]))
+    with pytest.raises(Exception, match="solver"):
+        load_task(task.path, {"align": {"solver": "geomloss"}})
+
+
+def test_random_body_runs_load_the_same_seeded_body_with_the_task_dropout(setup, tiny_text_body, monkeypatch):
+    """body.pretrained false (--body random): align and refine both build the random body of the run's seed
+    (align ignores the pretrained body's saved embeddings); refine writes body.dropout into its config."""
+    import orca.stages.align as align_mod
+    import orca.stages.refine as refine_mod
+    from orca.model.backbones import load_body, tiny_config
+
+    task, root = setup
+    calls = []
+
+    def tiny_load(name, pretrained=True, dropout=None, seed=0, **_):
+        calls.append({"pretrained": pretrained, "dropout": dropout, "seed": seed})
+        return load_body("roberta-base", pretrained=False, config_overrides=tiny_config("roberta-base"),
+                         dropout=dropout, seed=seed)
+
+    monkeypatch.setattr(align_mod, "load_body", tiny_load)
+    monkeypatch.setattr(refine_mod, "load_body", tiny_load)
+    random = load_task(task.path, {**OVERRIDES, "body": {"pretrained": False, "dropout": 0.2}})
+    tiny_text_body.embedding_init().save(root / "pretrained.embeddings.pt")
+    rec = run_align(random, "roberta-base", "l2", 7, root / "src.npz", root / "rnd", root / "data",
+                    embeddings=root / "pretrained.embeddings.pt", log=lambda *_: None)
+    out = run_refine(random, "roberta-base", "l2", 7, root / "rnd.json", root / "data",
+                     embedder_path=root / "rnd" / "embedder.pt", log=lambda *_: None)
+    assert calls == [{"pretrained": False, "dropout": None, "seed": 7},   # align: only the embedder's start
+                     {"pretrained": False, "dropout": 0.2, "seed": 7}]    # refine: the same body, its dropout
+    assert rec["body"] == out["body"] == "random" and out["settings"]["body"]["dropout"] == 0.2

@@ -29,11 +29,48 @@ def test_defaults_filled_and_embedder_lr_is_ten_times_task_lr():
     assert task["refine"]["eval_batch_size"] == 256
 
 
+def test_align_trains_with_the_refine_optimizer_unless_set():
+    # ORCA's get_optimizer_scheduler(module='embedder'): the task's optimizer, weight decay, momentum, betas
+    task = load_task(IRIS, overrides={"refine": {"optimizer": "sgd", "weight_decay": 0.1, "momentum": 0.5,
+                                                 "betas": [0.8, 0.9], "batch_size": 16, "lr": 1e-4}})
+    align = task["align"]
+    assert (align["optimizer"], align["weight_decay"], align["momentum"], align["betas"], align["batch_size"]) == \
+        ("sgd", 0.1, 0.5, [0.8, 0.9], 16)
+    assert align["lr"] == pytest.approx(1e-3)
+    assert align["scheduler"] == {"kind": "step", "milestones": [20, 40, 60], "base": 0.2}
+    own = load_task(IRIS, overrides={"align": {"optimizer": "adam", "lr": 0.5}})["align"]
+    assert own["optimizer"] == "adam" and own["lr"] == 0.5
+    refine = load_task(IRIS)["refine"]
+    assert refine["scheduler"] == {"kind": "warmup_linear", "warmup_epochs": 0, "decay_epochs": refine["epochs"]}
+    assert refine["betas"] == [0.9, 0.98]
+
+
 def test_refine_settings_do_not_enter_align_settings():
     a = load_task(IRIS)
     b = load_task(IRIS, overrides={"refine": {"epochs": 99}})
     assert stage_settings(a, "align") == stage_settings(b, "align")
     assert settings_hash(stage_settings(a, "refine")) != settings_hash(stage_settings(b, "refine"))
+
+
+def test_body_section_defaults_and_which_stages_it_keys():
+    base = load_task(IRIS)
+    assert base["body"] == {"pretrained": True, "dropout": None}  # released weights, the body's own dropout
+    dropped = load_task(IRIS, overrides={"body": {"dropout": 0.05}})
+    assert stage_settings(dropped, "align") == stage_settings(base, "align")  # dropout only matters in refine
+    assert stage_settings(dropped, "refine")["body"]["dropout"] == 0.05
+    random = load_task(IRIS, overrides={"body": {"pretrained": False}})
+    for stage in ("align", "refine"):  # a random body changes both the embedder's start and the body
+        assert settings_hash(stage_settings(random, stage)) != settings_hash(stage_settings(base, stage))
+
+
+def test_cli_body_flag_selects_the_random_body():
+    from orca.cli import _task, build_parser
+
+    common = ["--task", str(IRIS), "--backbone", "minilm-l6", "--aligner", "none", "--seed", "0"]
+    args = build_parser().parse_args(["refine", *common, "--out", "r.json", "--body", "random"])
+    assert _task(args)["body"]["pretrained"] is False
+    args = build_parser().parse_args(["align", *common, "--source", "s.npz", "--out-dir", "d"])
+    assert _task(args)["body"]["pretrained"] is True
 
 
 @pytest.mark.parametrize("mutate,match", [
@@ -43,6 +80,13 @@ def test_refine_settings_do_not_enter_align_settings():
     (lambda s: s["data"].update(loader="parquet-ish"), "unknown data loader"),
     (lambda s: s["input"].update(modality="3d"), "input.modality"),
     (lambda s: s.update(surprise=1), "surprise"),
+    (lambda s: s.update(body={"dropout": 2}), "body.dropout"),
+    (lambda s: s["refine"].update(warmup_epochs=5), "refine.warmup_epochs is no longer a setting; use refine.scheduler"),
+    (lambda s: s["align"].update(step_size=20), "align.step_size is no longer a setting; use align.scheduler"),
+    (lambda s: s["refine"].update(scheduler={"kind": "warmup_linear", "decay_epochs": 2}),
+     "refine.scheduler: scheduler.decay_epochs \\(2\\) is below epochs"),
+    (lambda s: s["refine"].update(scheduler={"kind": "cosine"}), "refine.scheduler"),
+    (lambda s: s["refine"].update(betas=[0.9]), "refine.betas"),
 ])
 def test_bad_task_files_name_the_field(tmp_path, mutate, match):
     spec = iris_spec()

@@ -103,6 +103,7 @@ __all__ = [
     "OTDDExactAligner",
     "OTDDGaussianAligner",
     "OTDDSlicedAligner",
+    "SOLVERS",
     "make_aligner",
     "sinkhorn_cost",
 ]
@@ -696,10 +697,22 @@ ALIGNERS: dict[str, type] = {
 }
 
 
-def make_aligner(name: str, **options) -> Aligner:
-    """Build the aligner called ``name`` (a key of ALIGNERS) with its options."""
+#: OT solvers of the OTDD aligners: ``converged`` (this module's, the ``clean`` protocol) or
+#: ``original`` (geomloss 0.2.x's annealed loop as the released ORCA code runs it, annealed_sinkhorn.py)
+SOLVERS = ("converged", "original")
+
+
+def make_aligner(name: str, solver: str = "converged", **options) -> Aligner:
+    """Build the aligner called ``name`` (a key of ALIGNERS) with its options. ``solver`` (one of
+    SOLVERS) picks the OTDD aligners' OT solver; aligners without Sinkhorn ignore it."""
     try:
         cls = ALIGNERS[name]
     except KeyError:
         raise ValueError(f"unknown aligner {name!r}; allowed: {', '.join(sorted(ALIGNERS))}") from None
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown align solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+    if solver == "original":
+        from .annealed_sinkhorn import ORIGINAL_SOLVER_ALIGNERS
+
+        cls = ORIGINAL_SOLVER_ALIGNERS.get(name, cls)
     return cls(**options)

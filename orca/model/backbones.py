@@ -31,7 +31,9 @@ class BackboneSpec:
     width: int  # token width the embedder must produce
     model_type: str  # transformers model type, used to build a random body offline
     arch: tuple = ()  # (key, value) config items of the real architecture, for random bodies offline
-    position_offset: int = 0  # first position id (RoBERTa starts at padding_idx + 1 = 2)
+    # first position id the embedders use: the original's Embeddings1D starts every text body (RoBERTa and
+    # BERT alike) at padding_idx + 1 = 2 (src/utils.py, create_position_ids_from_inputs_embeds)
+    position_offset: int = 2
     image_size: int | None = None  # input side the body was pretrained on (image family)
     description: str = ""
 
@@ -59,12 +61,12 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec("roberta-base", "text", "FacebookAI/roberta-base", 768, "roberta",
                      arch=(("vocab_size", 50265), ("max_position_embeddings", 514), ("pad_token_id", 1),
                            ("type_vocab_size", 1), ("layer_norm_eps", 1e-5)),
-                     position_offset=2, description="RoBERTa-base, the paper's 1D body"),
+                     description="RoBERTa-base, the paper's 1D body"),
         BackboneSpec("bert-base-uncased", "text", "google-bert/bert-base-uncased", 768, "bert",
                      description="BERT-base uncased"),
         BackboneSpec("swin-base", "image", "microsoft/swin-base-patch4-window7-224-in22k", 128, "swin",
                      arch=(("embed_dim", 128), ("depths", [2, 2, 18, 2]), ("num_heads", [4, 8, 16, 32]),
-                           ("window_size", 7), ("image_size", 224), ("patch_size", 4)),
+                           ("window_size", 7), ("image_size", 224), ("patch_size", 4), ("encoder_stride", 32)),
                      image_size=224,
                      description="Swin-base (patch 4, window 7, 224 px, ImageNet-22k), the paper's 2D body"),
         BackboneSpec("minilm-l6", "text", _minilm_path, 384, "bert",
@@ -119,6 +121,7 @@ class TextBody(nn.Module):
     def __init__(self, hf_model: nn.Module, spec: BackboneSpec):
         super().__init__()
         self.spec = spec
+        self.config = hf_model.config
         self.encoder = hf_model.encoder
         emb = hf_model.embeddings
         # Kept (frozen, outside the trained graph) only to initialise embedders and embed source text.
@@ -126,13 +129,15 @@ class TextBody(nn.Module):
         self.width = hf_model.config.hidden_size
         self.out_width = self.width
         self.max_positions = hf_model.config.max_position_embeddings - spec.position_offset
+        self.downsample = 1  # tokens keep the embedder's grid (2D inputs on a text body)
 
     @property
     def input_embeddings(self) -> nn.Module:
         return self._input_embeddings[0]
 
     def forward(self, tokens: torch.Tensor, grid=None):
-        return self.encoder(tokens).last_hidden_state, None
+        """grid: None (1D) or the embedder's patch grid (h, w), passed through unchanged."""
+        return self.encoder(tokens).last_hidden_state, grid
 
     def embedding_init(self) -> EmbeddingInit:
         emb, off = self.input_embeddings, self.spec.position_offset
@@ -153,6 +158,7 @@ class ImageBody(nn.Module):
     def __init__(self, hf_model: nn.Module, spec: BackboneSpec):
         super().__init__()
         self.spec = spec
+        self.config = hf_model.config
         self.encoder = hf_model.encoder
         self.layernorm = hf_model.layernorm
         self._input_embeddings = [hf_model.embeddings]
@@ -186,51 +192,77 @@ class ImageBody(nn.Module):
         return self.input_embeddings(pixels)[0]
 
 
-def load_body(name: str, pretrained: bool = True, config_overrides: dict | None = None) -> TextBody | ImageBody:
-    """Build the body of backbone ``name``.
+def body_config(name: str, pretrained: bool = True, config_overrides: dict | None = None,
+                dropout: float | None = None):
+    """The Hugging Face config a body is built from, with ``dropout`` written in (when not None).
 
-    pretrained=False builds the architecture with random weights and no download (tests; bodies whose
-    weights are not on this machine); ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it.
+    pretrained: the checkpoint's own config; otherwise the architecture in ``BackboneSpec.arch`` (offline), with
+    ``config_overrides`` on top. As the original wrappers do, ``dropout`` sets the body's hidden and attention
+    dropout (``hidden_dropout_prob``, ``attention_probs_dropout_prob``, RoBERTa/BERT and Swin alike) *before*
+    the weights load, so every dropout layer of the body is built with it.
     """
-    from ..rehearsal import active as rehearsal
-
-    if rehearsal():  # tiny random bodies of the real architecture; "pretrained" = one fixed seed
-        return _rehearsal_body(name, pretrained, config_overrides)
-    return _build_body(name, pretrained, config_overrides)
-
-
-def _build_body(name: str, pretrained: bool, config_overrides: dict | None) -> TextBody | ImageBody:
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
     spec = get_backbone_spec(name)
     if pretrained:
         where = spec.location()
         try:
-            model = AutoModel.from_pretrained(where)
+            config = AutoConfig.from_pretrained(where)
         except OSError as err:
-            raise RuntimeError(
-                f"cannot load the pretrained backbone {name!r} from {where!r}: {err}. Set "
-                f"ORCA_BACKBONE_{name.upper().replace('-', '_')} to a local folder holding its Hugging Face "
-                "files (config.json and weights), or run where the Hugging Face hub is reachable."
-            ) from err
+            raise _unreachable(name, where, err) from err
+        for key, value in (config_overrides or {}).items():
+            setattr(config, key, value)
     else:
         config = AutoConfig.for_model(spec.model_type, **{**dict(spec.arch), **(config_overrides or {})})
-        model = AutoModel.from_config(config)
+    if dropout is not None:
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"body dropout must be in [0, 1], got {dropout}; fix body.dropout in the task file")
+        config.hidden_dropout_prob = float(dropout)
+        config.attention_probs_dropout_prob = float(dropout)
+    return config
+
+
+def _unreachable(name: str, where: str, err: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"cannot load the pretrained backbone {name!r} from {where!r}: {err}. Set "
+        f"ORCA_BACKBONE_{name.upper().replace('-', '_')} to a local folder holding its Hugging Face "
+        "files (config.json and weights), or run where the Hugging Face hub is reachable."
+    )
+
+
+def load_body(name: str, pretrained: bool = True, config_overrides: dict | None = None,
+              dropout: float | None = None, seed: int = 0) -> TextBody | ImageBody:
+    """Build the body of backbone ``name``.
+
+    pretrained=True loads the released weights. pretrained=False builds the same architecture with random
+    weights (the original wrappers' ``from_scratch``: ``AutoModel.from_config``), drawn from ``seed`` without
+    touching the global random stream, so align and refine jobs of one seed build the same random body;
+    ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it for tests. ``dropout``: see ``body_config``.
+    In a rehearsal (``orca.rehearsal.active``) every body is a tiny random one of the same architecture; its
+    stand-in for the pretrained weights is one fixed draw (``orca.rehearsal.BODY_SEED``), the same in every job.
+    """
+    from transformers import AutoModel
+
+    from ..rehearsal import BODY_SEED, body_overrides
+    from ..rehearsal import active as rehearsal
+
+    if rehearsal():
+        config_overrides = body_overrides(name, config_overrides)
+        pretrained, seed = False, (BODY_SEED if pretrained else seed)
+    spec = get_backbone_spec(name)
+    config = body_config(name, pretrained, config_overrides, dropout)
+    if pretrained:
+        try:
+            model = AutoModel.from_pretrained(spec.location(), config=config)
+        except OSError as err:
+            raise _unreachable(name, spec.location(), err) from err
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModel.from_config(config)
     model.eval()
     body_class = TextBody if spec.family == "text" else ImageBody
     return body_class(model, spec)
-
-
-def _rehearsal_body(name: str, pretrained: bool, config_overrides: dict | None) -> TextBody | ImageBody:
-    """A tiny body (``tiny_config``) of ``name``'s architecture; the stand-in for its pretrained weights is
-    one seeded initialisation (``orca.rehearsal.BODY_SEED``), the same in every job of a rehearsal."""
-    from ..rehearsal import BODY_SEED, body_overrides
-
-    if not pretrained:
-        return _build_body(name, False, body_overrides(name, config_overrides))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(BODY_SEED)
-        return _build_body(name, False, body_overrides(name, config_overrides))
 
 
 def tiny_config(name: str) -> dict:
@@ -238,4 +270,6 @@ def tiny_config(name: str) -> dict:
     spec = get_backbone_spec(name)
     if spec.family == "text":
         return {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
-    return {"embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 7, "image_size": 56}
+    # two stages: the grid is downsampled once, so pixels per final token = patch_size 4 x 2 = encoder_stride 8
+    return {"embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 7, "image_size": 56,
+            "encoder_stride": 8}

@@ -1,12 +1,18 @@
 """Tables and plots from per-run result JSON files.
 
-``build_report`` reads the runs of one table, aggregates seeds (``aggregate.summarise``), puts
-published numbers beside ours (``aggregate.join_published``) and writes
-``results/<table>.csv``, ``reports/<table>.{md,tex,png,pdf}``; with a ``summary`` spec also the
-average improvement over a reference method (``summary.build_summary``) as
-``results/<table>_summary.csv`` and a section of the Markdown and LaTeX. Every output is rendered in
-memory first and then written through a temporary file + ``os.replace``, so a crash never
-leaves a partial table.
+``build_report`` reads the runs of one table, aggregates seeds with 95% t intervals and the paired
+comparison with ``none`` (``aggregate.summarise``, ``compare``), puts published numbers beside ours
+(``aggregate.join_published``) and writes, for table NAME:
+
+- ``results/NAME.csv`` (one row per cell), ``reports/NAME.{md,tex,html}`` (the table and the across-tasks
+  section), ``reports/NAME.{png,pdf}`` (per-task point plots);
+- ``results/NAME_ranks.csv`` (mean rank, win/tie/loss vs ``none`` and ``xgboost``),
+  ``results/NAME_profile.csv`` and ``reports/NAME_profile.{png,pdf}`` (performance profiles; ``profiles``);
+- with a ``summary`` spec also ``results/NAME_summary.csv`` (average improvement over a reference method,
+  ``summary.build_summary``) and a section of the Markdown and LaTeX.
+
+Every output is rendered in memory first and then written through a temporary file + ``os.replace``, so a
+crash never leaves a partial table.
 """
 from __future__ import annotations
 
@@ -15,21 +21,36 @@ from pathlib import Path
 from ..runtime import atomic_write_bytes
 from .aggregate import join_published, load_published, load_runs, summarise
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "report_targets"]
+
+
+def report_targets(table: str, results_dir: Path, reports_dir: Path, summary: bool) -> dict[str, Path]:
+    """Every file ``build_report`` writes for ``table`` (the workflow's ``table_outputs`` lists the same)."""
+    res, rep = Path(results_dir), Path(reports_dir)
+    targets = {"csv": res / f"{table}.csv", "ranks_csv": res / f"{table}_ranks.csv",
+               "profile_csv": res / f"{table}_profile.csv"}
+    targets |= {k: rep / f"{table}.{k}" for k in ("md", "tex", "html", "png", "pdf")}
+    targets |= {f"profile_{k}": rep / f"{table}_profile.{k}" for k in ("png", "pdf")}
+    if summary:
+        targets["summary_csv"] = res / f"{table}_summary.csv"
+    return targets
 
 
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
                  published_csv: Path | None, score: str = "test_at_best_val",
-                 summary: dict | None = None) -> dict[str, Path]:
-    """Aggregate the runs of ``table`` and write CSV, Markdown, LaTeX, PNG and PDF.
+                 summary: dict | None = None, reference: str = "none") -> dict[str, Path]:
+    """Aggregate the runs of ``table`` and write the files of :func:`report_targets`.
 
     Run files whose ``table`` differs are ignored (a file without ``table`` counts as this
     table); none left is an error. ``summary``: the table's config ``summary`` entry
     (``{"improvement_over": method, "groups": {...}}``, see ``summary.build_summary``) or None.
-    Returns ``{"csv", "md", "tex", "png", "pdf"[, "summary_csv"]} -> written path``.
+    ``reference``: the method every other one is paired with (naive fine-tuning, ``none``).
+    Returns ``{kind: written path}``.
     """
     from ..rehearsal.marking import check_runs, mark_frame, title
-    from .plots import render_figure
+    from .html import to_html
+    from .plots import render_figure, render_profile
+    from .profiles import across_latex, across_markdown, profile_curves, performance_ratios, rank_table
     from .tables import to_csv_text, to_latex, to_markdown
 
     check_runs(run_files)  # rehearsal and real runs never share a table
@@ -38,25 +59,23 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     if runs.empty:
         raise ValueError(f"no run file belongs to table {table!r}")
     published = load_published(published_csv) if published_csv is not None else None
-    ours = summarise(runs, score=score)
+    ours = summarise(runs, score=score, reference=reference)
     summ = join_published(ours, published)
+    ranks = rank_table(ours, runs, score, references=tuple(dict.fromkeys((reference, "xgboost"))))
+    curves = profile_curves(performance_ratios(ours))
 
     # render everything before writing anything
     shown = title(table)  # marked in a rehearsal (orca.rehearsal.marking)
-    texts = {"csv": to_csv_text(mark_frame(summ)), "md": to_markdown(summ, shown), "tex": to_latex(summ, shown)}
+    texts = {"csv": to_csv_text(mark_frame(summ)), "md": to_markdown(summ, shown, across_markdown(ranks)),
+             "tex": to_latex(summ, shown, across_latex(ranks, table)),
+             "ranks_csv": to_csv_text(mark_frame(ranks)), "profile_csv": to_csv_text(mark_frame(curves))}
     if summary is not None:
         texts.update(_summary_texts(ours, table, summary, published, texts))
-    figs = render_figure(summ, shown)
-    targets = {
-        "csv": Path(results_dir) / f"{table}.csv",
-        "md": Path(reports_dir) / f"{table}.md",
-        "tex": Path(reports_dir) / f"{table}.tex",
-        "png": Path(reports_dir) / f"{table}.png",
-        "pdf": Path(reports_dir) / f"{table}.pdf",
-    }
-    if summary is not None:
-        targets["summary_csv"] = Path(results_dir) / f"{table}_summary.csv"
+    texts["html"] = to_html(texts["md"], shown)
+    figs = render_figure(summ, runs, shown)
     payload = {k: v.encode("utf-8") for k, v in texts.items()} | figs
+    payload |= {f"profile_{k}": v for k, v in render_profile(curves, shown).items()}
+    targets = report_targets(table, results_dir, reports_dir, summary is not None)
     for k, path in targets.items():
         atomic_write_bytes(path, payload[k])
     return targets

@@ -44,7 +44,9 @@ DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA", "fro
 
 SUMMARY_COLUMNS = [
     "table", "task", "task_title", "backbone", "method", "metric", "metric_display",
-    "higher_is_better", "score", "mean", "std", "n_seeds", "seeds", "best", "wall_time_s",
+    "higher_is_better", "score", "mean", "std", "n_seeds", "seeds", "best",
+    "ci95_t_low", "ci95_t_high", "paired_reference", "paired_diff", "paired_ci95_t_low", "paired_ci95_t_high",
+    "paired_n", "paired_verdict", "tied_with_best", "wall_time_s",
     "settings_hash", "git_commits", "mixed_commits", "git_dirty", "run_files_dir",
     "published_table", "published_task", "published_method", "published_value",
     "published_note", "diff_vs_published", "row_kind",
@@ -102,13 +104,16 @@ def _fmt_seeds(seeds) -> str:
     return ",".join(str(s) for s in sorted(seeds))
 
 
-def summarise(df: pd.DataFrame, score: str = "test_at_best_val") -> pd.DataFrame:
+def summarise(df: pd.DataFrame, score: str = "test_at_best_val", reference: str = "none") -> pd.DataFrame:
     """One row per (table, task, backbone, method): mean, sample std (ddof=1) over seeds, ...
 
     Raises ValueError when a group mixes settings hashes or metrics, or repeats a seed.
     A ``best`` column marks the best mean per (table, task, backbone), honouring
-    ``higher_is_better`` (ties are all marked).
+    ``higher_is_better`` (ties are all marked). ``compare.add_statistics`` adds the 95% t
+    intervals, the paired comparison with ``reference`` and the bold rule (``tied_with_best``).
     """
+    from .compare import add_statistics
+
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; allowed: {', '.join(SCORES)}")
     out = []
@@ -150,26 +155,40 @@ def summarise(df: pd.DataFrame, score: str = "test_at_best_val") -> pd.DataFrame
         })
     summ = pd.DataFrame(out)
     summ["best"] = _mark_best(summ)
-    return summ
+    return add_statistics(summ, df, score, reference)
 
 
 NO_BACKBONE = {"-", "", "none"}  # classical baselines: they compete in every backbone's group
 
 
-def _mark_best(summ: pd.DataFrame) -> pd.Series:
-    """True for the best mean per (table, task, backbone); rows without a backbone (classical
-    baselines) compete in every backbone group of their task. Published-only rows never do."""
-    best = pd.Series(False, index=summ.index)
+def competition_groups(summ: pd.DataFrame) -> list[tuple[str, str, str, pd.Index]]:
+    """The rows that compete with each other: (table, task, backbone, row index) per task and backbone.
+
+    Rows without a backbone (classical baselines) compete in every backbone group of their task; a
+    task with only such rows is one group with backbone ''. Published-only rows and rows without a
+    mean never compete.
+    """
     kind = summ["row_kind"] if "row_kind" in summ else pd.Series("run", index=summ.index)
     ours = summ[kind.eq("run") & summ["mean"].notna()]
-    for _, t in ours.groupby(["table", "task"], sort=False):
+    groups = []
+    for (table, task), t in ours.groupby(["table", "task"], sort=False):
         free = t["backbone"].astype(str).isin(NO_BACKBONE)
-        backbones = t.loc[~free, "backbone"].unique()
-        groups = [t[free | (t["backbone"] == b)] for b in backbones] if len(backbones) else [t]
-        for g in groups:
-            hib = bool(g["higher_is_better"].iloc[0])
-            target = g["mean"].max() if hib else g["mean"].min()
-            best.loc[g.index[np.isclose(g["mean"], target, rtol=1e-12, atol=0.0)]] = True
+        backbones = list(t.loc[~free, "backbone"].unique())
+        if not backbones:
+            groups.append((table, task, "", t.index))
+        for b in backbones:
+            groups.append((table, task, b, t.index[free | (t["backbone"] == b)]))
+    return groups
+
+
+def _mark_best(summ: pd.DataFrame) -> pd.Series:
+    """True for the best mean per (table, task, backbone) (see ``competition_groups``; ties all marked)."""
+    best = pd.Series(False, index=summ.index)
+    for _, _, _, idx in competition_groups(summ):
+        g = summ.loc[idx]
+        hib = bool(g["higher_is_better"].iloc[0])
+        target = g["mean"].max() if hib else g["mean"].min()
+        best.loc[g.index[np.isclose(g["mean"], target, rtol=1e-12, atol=0.0)]] = True
     return best
 
 
@@ -261,7 +280,9 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
                 "backbone": "", "method": p["method"], "metric": ref["metric"],
                 "metric_display": p["metric"], "higher_is_better": bool(p["higher_is_better"]),
                 "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
-                "best": False, "wall_time_s": np.nan, "settings_hash": "", "git_commits": "",
+                "best": False, "ci95_t_low": np.nan, "ci95_t_high": np.nan, "paired_reference": "",
+                "paired_diff": np.nan, "paired_ci95_t_low": np.nan, "paired_ci95_t_high": np.nan, "paired_n": 0,
+                "paired_verdict": "", "tied_with_best": False, "wall_time_s": np.nan, "settings_hash": "", "git_commits": "",
                 "mixed_commits": False, "git_dirty": False, "run_files_dir": "",
                 "published_table": p["table"], "published_task": p["task"], "published_method": p["method"],
                 "published_value": p["value"],

@@ -12,6 +12,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from .aggregate import finite
+from .compare import BOLD_RULE
+from .stats import INTERVAL_NAME
 
 __all__ = ["fmt_num", "to_csv_text", "to_markdown", "to_latex", "caption_text"]
 
@@ -35,13 +37,32 @@ def _s(x) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
 
 
-def _mean_std(r, pm: str) -> str:
+def _interval(low, high, digits: int = 3) -> str:
+    return f"[{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
+
+
+def mean_cell(r) -> str:
+    """'mean [low, high]' (95% t interval over seeds); 'mean (n=1, no interval)' for one seed; '' without runs."""
     if not finite(r["mean"]):
         return ""
-    s = fmt_num(r["mean"])
-    if finite(r["std"]):
-        s += f"{pm}{fmt_num(r['std'], 2)}"
-    return s
+    if finite(r["ci95_t_low"]):
+        return f"{fmt_num(r['mean'])} {_interval(r['ci95_t_low'], r['ci95_t_high'])}"
+    return f"{fmt_num(r['mean'])} (n={r['n_seeds']}, no interval)"
+
+
+def paired_cell(r) -> str:
+    """'diff [low, high] better|worse|tie' of the paired comparison with the reference; '' where none."""
+    if not r["paired_reference"] or not finite(r["paired_diff"]):
+        return ""
+    d = f"{float(r['paired_diff']):+.3g}"
+    if not finite(r["paired_ci95_t_low"]):
+        return f"{d} (n={r['paired_n']}, no interval)"
+    return f"{d} {_interval(r['paired_ci95_t_low'], r['paired_ci95_t_high'])} {r['paired_verdict']}"
+
+
+def _reference_of(summ: pd.DataFrame) -> str:
+    refs = [x for x in summ["paired_reference"].dropna().unique() if x]
+    return refs[0] if refs else "none"
 
 
 def _has_published(summ: pd.DataFrame) -> bool:
@@ -70,24 +91,34 @@ def caption_text(summ: pd.DataFrame) -> dict:
     }
 
 
-def to_markdown(summ: pd.DataFrame, table: str) -> str:
-    """GitHub Markdown: one row per summary row, mean ± std, best in bold."""
+def stats_words(ref: str, compared: bool = True) -> str:
+    """The sentence every table's caption gives about its statistics."""
+    missing = "" if compared else f" No paired comparison: {ref} is not in this table (or shares no task with it)."
+    return missing + (f"Ours: mean over seeds [{INTERVAL_NAME}]; n=1 has no interval. Δ vs {ref}: mean of the per-seed "
+            f"difference (method − {ref}, same seeds) [{INTERVAL_NAME} of that difference]; better/worse = the "
+            f"interval excludes 0 on the good/bad side of the metric, tie = it contains 0. {BOLD_RULE}.")
+
+
+def to_markdown(summ: pd.DataFrame, table: str, across: str = "") -> str:
+    """GitHub Markdown: one row per summary row (mean [interval], paired Δ vs the reference), bold per
+    :data:`compare.BOLD_RULE`; ``across``: an optional section appended (``profiles.across_markdown``)."""
     pub = _has_published(summ)
+    ref = _reference_of(summ)
     rows = []
     for _, r in summ.iterrows():
-        cell = _mean_std(r, " ± ")
-        if r["best"] and cell:
+        cell = mean_cell(r)
+        if r["tied_with_best"] and cell:
             cell = f"**{cell}**"
         if r["mixed_commits"]:
             cell += " †"
         arrow = "↑" if r["higher_is_better"] else "↓"
         row = [r["task_title"], f"{r['metric_display']} {arrow}", r["backbone"], r["method"], cell,
-               r["n_seeds"] if r["row_kind"] == "run" else ""]
+               r["n_seeds"] if r["row_kind"] == "run" else "", paired_cell(r)]
         if pub:
             row += [_s(r["published_method"]), fmt_num(r["published_value"]), fmt_num(r["diff_vs_published"]),
                     _s(r["published_note"])]
         rows.append(row)
-    headers = ["Task", "Metric", "Backbone", "Method", "Ours (mean ± std)", "Seeds"]
+    headers = ["Task", "Metric", "Backbone", "Method", "Ours (mean [95% t CI])", "Seeds", f"Δ vs {ref} [95% t CI]"]
     if pub:
         headers += ["Paper method", "Paper", "Ours − paper", "Note"]
     c = caption_text(summ)
@@ -96,21 +127,20 @@ def to_markdown(summ: pd.DataFrame, table: str) -> str:
         "",
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
         "",
-        f"Score: {c['score_words']} (`{c['score']}`); mean ± sample std over seeds {','.join(c['seeds'])}; "
-        "bold = best mean per task and backbone.",
+        f"Score: {c['score_words']} (`{c['score']}`); seeds {','.join(c['seeds'])}. {stats_words(ref, summ['paired_reference'].astype(bool).any())}",
         f"Provenance: commit(s) {', '.join(c['commits']) or 'unknown'}"
         f"{' (MIXED COMMITS)' if c['mixed'] else ''}{' (dirty tree)' if c['dirty'] else ''}; "
         f"run files under `{c['folder']}`."
         + (" † = this row mixes runs from different commits." if summ["mixed_commits"].any() else ""),
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + (("\n" + across) if across else "")
 
 
 _TEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "−": "-", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
+    "±": r"$\pm$", "−": "-", "Δ": r"$\Delta$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
 }
 
 
@@ -119,40 +149,11 @@ def tex_escape(s) -> str:
     return "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(s))
 
 
-def to_latex(summ: pd.DataFrame, table: str) -> str:
-    """booktabs table (\\toprule/\\midrule/\\bottomrule), mean $\\pm$ std, best in \\textbf."""
-    pub = _has_published(summ)
-    headers = ["Task", "Metric", "Backbone", "Method", r"Ours (mean $\pm$ std)", "$n$"]
-    if pub:
-        headers += ["Paper method", "Paper", "Ours $-$ paper"]
-    body = []
-    prev_task = None
-    for _, r in summ.iterrows():
-        if prev_task is not None and r["task"] != prev_task:
-            body.append(r"\midrule")
-        prev_task = r["task"]
-        cell = ""
-        if finite(r["mean"]):
-            cell = fmt_num(r["mean"]) + (rf" $\pm$ {fmt_num(r['std'], 2)}" if finite(r["std"]) else "")
-            if r["best"]:
-                cell = rf"\textbf{{{cell}}}"
-            if r["mixed_commits"]:
-                cell += r"$^\dagger$"
-        arrow = r"$\uparrow$" if r["higher_is_better"] else r"$\downarrow$"
-        row = [tex_escape(r["task_title"]), f"{tex_escape(r['metric_display'])} {arrow}", tex_escape(r["backbone"]),
-               tex_escape(r["method"]), cell, str(r["n_seeds"]) if r["row_kind"] == "run" else ""]
-        if pub:
-            pv = fmt_num(r["published_value"])
-            if pv and "uncertain" in str(r["published_note"]):
-                pv += r"$^\ast$"
-            row += [tex_escape(_s(r["published_method"])), pv, fmt_num(r["diff_vs_published"])]
-        body.append(" & ".join(row) + r" \\")
+def _latex_caption(summ: pd.DataFrame, table: str, pub: bool) -> str:
     c = caption_text(summ)
-    caption = (
-        f"{tex_escape(table)}: {tex_escape(c['score_words'])} (\\texttt{{{tex_escape(c['score'])}}}), "
-        rf"mean $\pm$ sample standard deviation over seeds {tex_escape(','.join(c['seeds']))} "
-        "($n$ = seeds per row); best mean per task and backbone in bold."
-    )
+    caption = (f"{tex_escape(table)}: {tex_escape(c['score_words'])} (\\texttt{{{tex_escape(c['score'])}}}), "
+               f"seeds {tex_escape(','.join(c['seeds']))} ($n$ = seeds per row). "
+               + tex_escape(stats_words(_reference_of(summ), summ['paired_reference'].astype(bool).any())))
     if pub:
         caption += r" Paper numbers from published.csv; $^\ast$ = read off a chart."
     caption += (
@@ -162,12 +163,48 @@ def to_latex(summ: pd.DataFrame, table: str) -> str:
     )
     if summ["mixed_commits"].any():
         caption += r" $^\dagger$ = row mixes runs from different commits."
-    cols = "lllll" + "r" + ("lrr" if pub else "")
+    return caption
+
+
+def _latex_row(r: pd.Series, pub: bool) -> str:
+    cell = tex_escape(mean_cell(r))
+    if cell and r["tied_with_best"]:
+        cell = rf"\textbf{{{cell}}}"
+    if cell and r["mixed_commits"]:
+        cell += r"$^\dagger$"
+    arrow = r"$\uparrow$" if r["higher_is_better"] else r"$\downarrow$"
+    row = [tex_escape(r["task_title"]), f"{tex_escape(r['metric_display'])} {arrow}", tex_escape(r["backbone"]),
+           tex_escape(r["method"]), cell, str(r["n_seeds"]) if r["row_kind"] == "run" else "",
+           tex_escape(paired_cell(r))]
+    if pub:
+        pv = fmt_num(r["published_value"])
+        if pv and "uncertain" in str(r["published_note"]):
+            pv += r"$^\ast$"
+        row += [tex_escape(_s(r["published_method"])), pv, fmt_num(r["diff_vs_published"])]
+    return " & ".join(row) + r" \\"
+
+
+def to_latex(summ: pd.DataFrame, table: str, across: str = "") -> str:
+    """booktabs table (\\toprule/\\midrule/\\bottomrule): mean [interval], paired $\\Delta$ vs the
+    reference, bold per :data:`compare.BOLD_RULE`; ``across``: an optional LaTeX block appended."""
+    pub = _has_published(summ)
+    headers = ["Task", "Metric", "Backbone", "Method", r"Ours (mean [95\% t CI])", "$n$",
+               rf"$\Delta$ vs {tex_escape(_reference_of(summ))} [95\% t CI]"]
+    if pub:
+        headers += ["Paper method", "Paper", "Ours $-$ paper"]
+    body = []
+    prev_task = None
+    for _, r in summ.iterrows():
+        if prev_task is not None and r["task"] != prev_task:
+            body.append(r"\midrule")
+        prev_task = r["task"]
+        body.append(_latex_row(r, pub))
+    cols = "lllll" + "r" + "l" + ("lrr" if pub else "")
     lines = [
         r"% requires \usepackage{booktabs}",
         r"\begin{table}[t]",
         r"\centering",
-        rf"\caption{{{caption}}}",
+        rf"\caption{{{_latex_caption(summ, table, pub)}}}",
         rf"\label{{tab:{re.sub(r'[^A-Za-z0-9:_-]', '-', table)}}}",
         r"\small",
         rf"\begin{{tabular}}{{{cols}}}",
@@ -180,4 +217,4 @@ def to_latex(summ: pd.DataFrame, table: str) -> str:
         r"\end{table}",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + (("\n" + across) if across else "")

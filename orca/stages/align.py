@@ -1,10 +1,14 @@
 """The align stage: train only the embedder so embedded target data gets close to the source features.
 
-One epoch (the paper's loop): visit the classes in random order; for each class embed up to
-``maxsamples`` of its training samples, mean-pool over tokens, add ``weight_c * d(source, class)``
-and backpropagate; then take one optimizer step and one StepLR step. ``weight_c`` is the class's
-share of the training set, so the epoch's distance is a class-weighted average. Tasks without
-classes use k-means pseudo-labels of their targets.
+One epoch (the paper's loop): visit the classes in random order; for each class embed a random
+draw of its training samples (as many as ORCA's loader batches of ``align.batch_size`` give until
+more than ``maxsamples`` are collected: ``class_sample_count``), mean-pool over tokens, add
+``weight_c * d(source, class)`` and backpropagate (a class with a single sample is skipped); then take
+one optimizer step and one scheduler step. ``weight_c`` is the class's share of the training set, so
+the epoch's distance is a class-weighted average. Tasks without classes use k-means pseudo-labels of
+their targets. The optimizer is the task's own (align.optimizer, weight_decay, momentum, betas default
+to refine's) at ``align.lr`` (default: ``orca.optim.align_lr`` of refine.lr); the schedule is
+``align.scheduler`` (default ORCA's StepLR lambda, milestones 20, 40, 60, base 0.2).
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_s
 from ..data.loaders.lazy import is_lazy
 from ..model.embedders import build_embedder
 from ..evaluation import fill_ignored
-from ..optim import make_optimizer
+from ..optim import LRSchedule, make_optimizer
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
@@ -41,8 +46,9 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
               checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
-    The embedder is initialised from ``embeddings`` (the backbone's saved EmbeddingInit) when given,
-    else from ``body`` or the loaded pretrained body. With ``checkpoint_dir`` the state is saved after
+    The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
+    saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
+    random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
     every epoch and a restarted job resumes from it.
     """
     start = time.time()
@@ -52,8 +58,16 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     dev = pick_device(device)
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
-    init = EmbeddingInit.load(embeddings) if embeddings else (body or load_body(backbone)).embedding_init()
-    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"]).to(dev)
+    pretrained = task.spec["body"]["pretrained"]
+    if body is not None:
+        init = body.embedding_init()
+    elif embeddings and pretrained:
+        init = EmbeddingInit.load(embeddings)
+    else:
+        init = load_body(backbone, pretrained=pretrained, seed=seed).embedding_init()
+    # the original copies the body's tensors only when it aligns (embedder_init(train_embedder=epochs > 0))
+    embedder = build_embedder(task.spec["input"]["modality"], data.sample_shape, init, task.spec["embedder"],
+                              transfer=cfg["epochs"] > 0).to(dev)
 
     labels = align_labels(task, data.y_train, cfg["pseudo_labels"], seed)
     classes, counts = np.unique(labels, return_counts=True)
@@ -67,11 +81,12 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     if src_x.shape[1] != init.width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner)
+    distance = make_aligner(aligner, solver=cfg.get("solver", "converged"))
     distance.prepare(src_x.to(dev), src_y.to(dev))
 
-    optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"])
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"], cfg["weight_decay"],
+                               cfg["momentum"], cfg["betas"])
+    scheduler = LRSchedule(optimizer, cfg["scheduler"], batches_per_epoch=1)  # one optimizer step per epoch
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
     history, first_epoch = [], 0
     ckpt = Checkpointer(checkpoint_dir,
@@ -84,14 +99,16 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
         set_rng_state(state["rng"], gen)
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
+    start_clock(f"align {task.name} {backbone} {aligner} seed {seed}", first_epoch)
     with StopFlag() as stop:
         for epoch in range(first_epoch, cfg["epochs"]):
             total = _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, gen, dev, task, epoch)
             optimizer.step()
-            scheduler.step()
+            scheduler.batch_done()
+            scheduler.epoch_done()
             history.append(total)
-            log(f"[align {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-                f"distance {total:.5g}")
+            log(epoch_line(f"align {task.name} {backbone} {aligner} seed {seed}", epoch + 1, cfg["epochs"],
+                           f"distance {total:.5g}"))
             ckpt.save({"model": embedder.state_dict(), "optimizer": optimizer.state_dict(),
                        "scheduler": scheduler.state_dict(), "rng": rng_state(gen), "history": history,
                        "epoch": epoch + 1})
@@ -100,7 +117,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
 
     out_dir = Path(out_dir)
     record = {
-        "task": task.name, "backbone": backbone, "aligner": aligner, "seed": seed,
+        "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
+        "aligner": aligner, "seed": seed, "solver": cfg.get("solver", "converged"),
         "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),
@@ -120,8 +138,11 @@ def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, g
     total = 0.0
     for ci in torch.randperm(len(classes), generator=gen).tolist():
         idx = by_class[int(classes[ci])]
-        if len(idx) > cfg["maxsamples"]:
-            pick = torch.randperm(len(idx), generator=gen)[: cfg["maxsamples"]].numpy()
+        count = class_sample_count(len(idx), cfg["batch_size"], cfg["maxsamples"])
+        if count < 2:  # ORCA skips a class whose features are a single sample
+            continue
+        if count < len(idx):
+            pick = torch.randperm(len(idx), generator=gen)[:count].numpy()
             idx = idx[np.sort(pick)]
         xb = torch.from_numpy(x_train[idx]) if is_lazy(x_train) else x_train[idx]
         tokens, _ = embedder(xb.to(dev))
@@ -134,3 +155,10 @@ def _align_epoch(embedder, distance, x_train, classes, weights, by_class, cfg, g
         loss.backward()
         total += loss.item()
     return total
+
+
+def class_sample_count(class_size: int, batch_size: int, maxsamples: int) -> int:
+    """How many of a class's samples one align epoch embeds: ORCA draws shuffled loader batches of
+    ``batch_size`` until more than ``maxsamples`` are collected (or the class runs out), so
+    min(class_size, batch_size * (maxsamples // batch_size + 1)); e.g. CIFAR-100: 32 * 5 = 160."""
+    return min(class_size, batch_size * (maxsamples // batch_size + 1))

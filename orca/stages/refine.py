@@ -24,7 +24,8 @@ from ..evaluation import score
 from ..losses import make_loss
 from ..metrics import get_metric
 from ..model.network import build_model, output_shape
-from ..optim import epoch_lr_factor, make_optimizer
+from ..optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
+from ..progress import epoch_line, start_clock
 from ..runtime import atomic_write_json, check_writable, pick_device, provenance, seed_everything
 from ..taskdata import num_outputs, prepare_split
 from ..tasks import Task, settings_hash, stage_settings
@@ -58,9 +59,11 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
-    A ``body`` passed in is trained in place (pass a copy to reuse it); by default the pretrained body is loaded.
-    ``body_mode`` (orca/stages/controls.py): "pretrained"; "frozen" trains only the body's layer norms (with the
-    embedder and head); "random" builds the body with random weights (ignored when a ``body`` is passed).
+    A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
+    task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
+    ``body_mode`` (a control, orca/stages/controls.py): "pretrained" as the task says; "frozen" trains only the
+    body's layer norms (with the embedder and head); "random" builds the body with random weights.
+    Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
     With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
     job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
@@ -74,11 +77,13 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     gen = seed_everything(seed)
     data = prepare_split(task, seed, data_dir)
     k = num_outputs(task, data.y_train, data.info)
-    body = body or load_body(backbone, pretrained=body_mode != "random")
+    body_cfg = task.spec["body"]
+    pretrained = body_cfg["pretrained"] and body_mode != "random"
+    body = body or load_body(backbone, pretrained=pretrained, dropout=body_cfg["dropout"], seed=seed)
     if body_mode == "frozen":
         freeze_except_layer_norms(body)
     model = build_model(body, task.spec["input"]["modality"], data.sample_shape, task.spec["embedder"], kind,
-                        output_shape(kind, k, data.y_train.shape[1:]), cfg["dropout"])
+                        output_shape(kind, k, data.y_train.shape[1:]), transfer=embedder_path is not None)
     if embedder_path is not None:
         model.embedder.load_state_dict(torch.load(embedder_path, map_location="cpu", weights_only=True))
     model.to(dev)
@@ -97,16 +102,15 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return score(metric, y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups=groups, ignore=ignore)
 
-    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], cfg["momentum"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: epoch_lr_factor(e, cfg["warmup_epochs"], cfg["decay_epochs"], cfg["gamma"]))
-
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
     y_train = as_target(data.y_train, kind)
     augment = make_augmenter(task.spec, seed, data.sample_shape[0])  # refine.augment; identity when unset
     n, bs, accum = len(x_train), cfg["batch_size"], cfg["accum"]
     num_batches = -(-n // bs)
+    optimizer = make_optimizer(cfg["optimizer"], [p for p in model.parameters() if p.requires_grad], cfg["lr"],
+                               cfg["weight_decay"], cfg["momentum"], cfg["betas"])
+    scheduler = LRSchedule(optimizer, cfg["scheduler"], num_batches)  # per batch or per epoch (orca/optim.py)
     # t: the whole training state; checkpoints are snapshots of it
     t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
          "best_val": None, "best_epoch": -1, "best_state": None}
@@ -126,6 +130,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         t.update(state)
         log(f"[refine {task.name}] resuming at epoch {t['epoch'] + 1}, batch {t['next_batch']} from {ckpt.path}")
 
+    start_clock(f"refine {task.name} {backbone} {aligner} seed {seed}", t["epoch"])
     with StopFlag() as stop:
         while t["epoch"] < cfg["epochs"]:
             epoch = t["epoch"]
@@ -140,19 +145,21 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                     raise FloatingPointError(
                         f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
                         f"or set refine.clip in {task.path} (the last good checkpoint is kept: {ckpt.path})")
-                (loss / accum).backward()
+                # unscaled: gradients add up over accum micro-batches; a trailing partial group is dropped
+                accumulated_backward(loss, model.parameters(), cfg["clip"])
                 t["running"] += loss.item()
                 t["step"] += 1
-                if (b + 1) % accum == 0 or b + 1 == num_batches:
-                    if cfg["clip"] and cfg["clip"] > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+                step_now = is_step_batch(b, accum)
+                if step_now:
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
+                scheduler.batch_done()  # before any checkpoint, so a resumed run continues its schedule
+                if step_now:
                     t["next_batch"] = b + 1
                     if stop.requested and b + 1 < num_batches:
                         ckpt.save(snapshot())
                         raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {ckpt.path}")
-            scheduler.step()
+            scheduler.epoch_done()
             val = evaluate(data.y_val, data.x_val, data.groups_val)
             if is_better(val, t["best_val"], metric.higher_is_better):
                 t["best_val"], t["best_epoch"] = val, epoch
@@ -160,8 +167,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             train_loss = t["running"] / num_batches
             t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
             t.update(epoch=epoch + 1, order=None, next_batch=0)
-            log(f"[refine {task.name} {backbone} {aligner} seed {seed}] epoch {epoch + 1}/{cfg['epochs']} "
-                f"loss {train_loss:.4g} val {metric.name} {val:.4g}")
+            log(epoch_line(f"refine {task.name} {backbone} {aligner} seed {seed}", epoch + 1, cfg["epochs"],
+                           f"loss {train_loss:.4g} val {metric.name} {val:.4g}"))
             if t["epoch"] < cfg["epochs"]:
                 ckpt.save(snapshot())
                 if stop.requested:
@@ -177,8 +184,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     dev_info = provenance(dev)
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
-        "method": aligner, "body_mode": body_mode, "seed": seed, "metric": metric.name,
-        "metric_display": metric.display,
+        "body": "frozen" if body_mode == "frozen" else ("pretrained" if pretrained else "random"),
+        "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
         "higher_is_better": metric.higher_is_better,
         "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
                    "best_epoch": best_epoch + 1},

@@ -121,9 +121,10 @@ def test_mixed_commits_flagged(tmp_path):
     assert bool(r["mixed_commits"]) and r["git_commits"] == "abc123+def456"
     assert summ["mixed_commits"].sum() == 1
     out = build_report(paths, "default", tmp_path / "results", tmp_path / "reports", None)
-    assert "0.27 ± 0.02** †" in out["md"].read_text()
+    # mean [95% t interval]: 0.27 ± t(0.975, 2) * 0.02 / sqrt(3) = [0.2203, 0.3197]
+    assert "**0.27 [0.22, 0.32]** †" in out["md"].read_text()
     tex = out["tex"].read_text()
-    assert r"\textbf{0.27 $\pm$ 0.02}$^\dagger$" in tex and "abc123, def456" in tex and "mixed commits" in tex
+    assert r"\textbf{0.27 [0.22, 0.32]}$^\dagger$" in tex and "abc123, def456" in tex and "mixed commits" in tex
 
 
 def test_published_join(tmp_path, pub_csv):
@@ -159,12 +160,14 @@ def test_build_report_end_to_end(tmp_path, pub_csv):
     # a run of another table is ignored
     paths.append(write_run(tmp_path / "runs", "other", "iris", "otdd-exact", 0, 0.9))
     out = build_report(paths, "default", tmp_path / "results", tmp_path / "reports", pub_csv)
-    assert set(out) == {"csv", "md", "tex", "png", "pdf"}
+    assert set(out) == {"csv", "md", "tex", "html", "png", "pdf", "ranks_csv", "profile_csv", "profile_png",
+                        "profile_pdf"}
     for p in out.values():
         assert p.exists() and p.stat().st_size > 0
     assert out["csv"] == tmp_path / "results" / "default.csv"
     assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out["pdf"].read_bytes()[:5] == b"%PDF-"
+    assert out["profile_png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # no temporary files left behind
     assert not [f for f in os.listdir(tmp_path / "reports") if f.endswith(".tmp")]
 
@@ -179,13 +182,14 @@ def test_build_report_end_to_end(tmp_path, pub_csv):
     tex = out["tex"].read_text()
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert rule in tex
-    assert r"\textbf{0.02 $\pm$ 0.01}" in tex  # iris best: otdd-exact 0.02 ± 0.01
-    assert r"\textbf{0.27 $\pm$ 0.02}" in tex  # ecg best: no-align 0.27 ± 0.02
+    # iris best: otdd-exact 0.02, interval 0.02 -/+ 4.303 * 0.01 / sqrt(3) = [-0.00484, 0.0448]
+    assert r"\textbf{0.02 [-0.00484, 0.0448]}" in tex
+    assert r"\textbf{0.27 [0.22, 0.32]}" in tex  # ecg best: no-align
     assert "best-validation epoch" in tex and "abc123" in tex and "results/runs/default" in tex
     assert "0,1,2" in tex
 
     md = out["md"].read_text()
-    assert "**0.02 ± 0.01**" in md and "| Task" in md and "0.28" in md
+    assert "**0.02 [-0.00484, 0.0448]**" in md and "| Task" in md and "0.28" in md
 
 
 def test_build_report_without_published(tmp_path):

@@ -164,7 +164,7 @@ def test_build_report_writes_the_summary(run_files, published, tmp_path):
     assert "| AUROC tasks" in md
     tex = out["tex"].read_text()
     assert "average improvement over XGBoost" in tex and r"0.0036$^\ast$" in tex and "-0.075 & 2/3" in tex
-    assert tex.count(r"\begin{table}") == 2
+    assert tex.count(r"\begin{table}") == 3  # the table, the across-tasks ranks, the summary
     # the main table is unchanged by the summary
     assert len(pd.read_csv(out["csv"]).query("row_kind == 'run'")) == sum(len(m) for _, m in RUNS.values())
 

@@ -82,7 +82,7 @@ def test_tables_and_plots_are_written(finished_run):
         ours[(ours.task == "my-iris") & (ours.method == "otdd-gaussian")]["mean"].item())
     assert list((tmp / "results/benchmarks/refine").rglob("*.tsv")), "per-job benchmark timing missing"
     control = json.loads((tmp / "results/runs/digits/minilm-l6/frozen-body/seed0.json").read_text())
-    assert control["body_mode"] == "frozen" and control["embedder"] is None  # a control is never aligned
+    assert control["body"] == "frozen" and control["embedder"] is None  # a control is never aligned
     assert not (tmp / "cache/align/digits/minilm-l6/frozen-body").exists()
 
 
@@ -95,14 +95,14 @@ def test_refine_setting_reruns_only_refine_and_tables(finished_run):
     tmp, _ = finished_run
     changed = tiny_config(tmp, overrides={"align": {"epochs": 2, "maxsamples": 16}, "refine": {"epochs": 2}})
     jobs = planned_jobs(snakemake(tmp, changed, "-n"))
-    assert jobs == {"refine": 4, "table_smoke": 1, "all": 1}
+    assert jobs == {"refine": 6, "table_smoke": 1, "all": 1}  # 2 tasks x (none, otdd-gaussian, frozen-body)
 
 
 def test_align_setting_reruns_align_and_what_follows(finished_run):
     tmp, _ = finished_run
     changed = tiny_config(tmp, overrides={"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 1}})
     jobs = planned_jobs(snakemake(tmp, changed, "-n"))
-    # only the aligned cells: 'none' needs no embedder, baselines depend on neither
+    # only the aligned cells: 'none' and the controls need no embedder, baselines depend on neither
     assert jobs == {"align": 2, "refine": 2, "table_smoke": 1, "all": 1}
 
 

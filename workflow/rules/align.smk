@@ -29,4 +29,4 @@ rule align:
         "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
         " --seed {wildcards.seed} --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"
         " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads}"
-        " --checkpoint-dir {params.checkpoints} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"

@@ -4,6 +4,7 @@ import os
 
 from snakemake.utils import validate
 
+from orca.report import report_targets
 from orca.workflow_support import Grid
 
 validate(config, "../schemas/config.schema.yaml")
@@ -23,10 +24,15 @@ wildcard_constraints:
     task=r"[a-z0-9][a-z0-9._-]*",
 
 
+def table_targets(name):
+    """Every file one table target produces, by kind (orca.report.report_targets: csv, md, tex, html, png, ...)."""
+    summary = bool(config["tables"][name].get("summary"))
+    return {k: str(p) for k, p in report_targets(name, RESULTS, REPORTS, summary).items()}
+
+
 def table_outputs(name):
-    """Every file one table target produces (+ the summary CSV of a table with a `summary` entry)."""
-    summary = [f"{RESULTS}/{name}_summary.csv"] if config["tables"][name].get("summary") else []
-    return [f"{RESULTS}/{name}.csv"] + [f"{REPORTS}/{name}.{ext}" for ext in ("tex", "md", "png", "pdf")] + summary
+    """Every file one table target produces, as a list."""
+    return list(table_targets(name).values())
 
 
 def task_file(wildcards):

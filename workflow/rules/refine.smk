@@ -33,7 +33,7 @@ rule refine:
         "orca refine --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
         " --seed {wildcards.seed} {params.embedder} --out {output} --data-dir {params.data_dir}"
         " --overrides {params.overrides:q} --threads {threads}"
-        " --checkpoint-dir {params.checkpoints} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"
 
 
 rule baseline:
