@@ -56,6 +56,9 @@ def known_hash(entry: dict) -> str | None:
     return None
 
 
+_SKIPPED: set[Path] = set()  # stand-in files whose skipped checks were reported (rehearsal)
+
+
 def verify(path: Path, entry: dict) -> None:
     """Check size and checksum of a local file once; a stamp file remembers a passed check.
 
@@ -65,7 +68,9 @@ def verify(path: Path, entry: dict) -> None:
     from ...rehearsal import active as rehearsal
 
     if rehearsal() and (entry.get("size") is not None or known_hash(entry)):
-        print(f"REHEARSAL: checksum and size checks skipped for stand-in file {path}", file=sys.stderr)
+        if path not in _SKIPPED:  # said once per file and process
+            _SKIPPED.add(path)
+            print(f"REHEARSAL: checksum and size checks skipped for stand-in file {path}", file=sys.stderr)
         return
     size = entry.get("size")
     if size is not None and path.stat().st_size != int(size):
