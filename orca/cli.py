@@ -45,6 +45,15 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
                         "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
 
 
+def _protocol_opt(p: argparse.ArgumentParser) -> None:
+    from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=list(PROTOCOLS),
+                   help="evaluation protocol (orca/protocols.py): 'original' = the released code's (whole training "
+                        "set, test-selected epoch, chunked metric), 'clean' = validation split (default: "
+                        f"{DEFAULT_PROTOCOL})")
+
+
 def _body_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body", choices=sorted(BODY_CHOICES), default=None,
                    help="the body's weights: pretrained (released) or random (same architecture, drawn from "
@@ -74,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=5000)
     p.add_argument("--from-npy", nargs=2, metavar=("XS", "YS"), default=None,
                    help="use released features instead, e.g. the paper's text_xs.npy text_ys.npy")
+    p.add_argument("--image-source", default="photos", choices=["cifar10", "photos"],
+                   help="image bodies: 'cifar10' = the paper's 5,000 CIFAR-10 training images (fetched into "
+                        "--data-dir/cifar10; offline photographs when unreachable, said in the origin), "
+                        "'photos' = scikit-learn's bundled photographs (offline)")
+    p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
+                   help="where the CIFAR-10 archive is kept (image-source cifar10)")
     p.add_argument("--embeddings-out", default=None,
                    help="also save the body's input-embedding tensors here (what align initialises from)")
     p.add_argument("--threads", type=int, default=None)
@@ -88,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the backbone's saved input embeddings (orca sources --embeddings-out); "
                         "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
+    _protocol_opt(p)
     _body_opt(p)
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
@@ -99,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
+    _protocol_opt(p)
     _body_opt(p)
 
     p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
@@ -112,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
-    p.add_argument("--score", default="test_at_best_val", choices=["test_at_best_val", "test_last_epoch"])
+    p.add_argument("--score", default="selected", choices=["selected", "test_at_best_val", "test_last_epoch",
+                                                           "test_best_epoch_original"],
+                   help="'selected' = each run's protocol's own reported score (clean: test_at_best_val, "
+                        "original: test_best_epoch_original)")
     p.add_argument("--reference", default="none",
                    help="method every other one is paired with, by seed (default: none = naive fine-tuning)")
     p.add_argument("--summary", default="null",
@@ -209,7 +229,8 @@ def _dispatch(args) -> int:
 
         body = load_body(args.backbone)
         feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
-                 else build_source_features(args.backbone, max_samples=args.max_samples, body=body))
+                 else build_source_features(args.backbone, max_samples=args.max_samples, body=body,
+                                            image_source=args.image_source, data_dir=args.data_dir))
         save_source(feats, args.out)
         if args.embeddings_out:
             body.embedding_init().save(args.embeddings_out)
@@ -219,7 +240,8 @@ def _dispatch(args) -> int:
         from .stages.align import run_align
 
         run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
-                  device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings)
+                  device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings,
+                  protocol=args.protocol)
         return 0
     if args.command == "refine":
         from .stages.controls import body_mode_of
@@ -227,9 +249,12 @@ def _dispatch(args) -> int:
 
         rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
                          embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args),
-                         body_mode=body_mode_of(args.aligner))
-        print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} "
-              f"{rec['scores']['test_at_best_val']:.4g} (best val epoch {rec['scores']['best_epoch']})")
+                         body_mode=body_mode_of(args.aligner), protocol=args.protocol)
+        from .protocols import get_protocol
+
+        chosen = get_protocol(args.protocol)
+        print(f"{rec['task']} {rec['method']} seed {rec['seed']} ({chosen.name}): {rec['metric']} "
+              f"{rec['scores'][chosen.selected_score]:.4g} (best {chosen.select_on} epoch {rec['scores']['best_epoch']})")
         return 0
     if args.command == "baseline":
         from .stages.baselines import run_baseline

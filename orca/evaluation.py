@@ -6,6 +6,8 @@
 * ``eval.group_by`` = the name of a per-sample id array (e.g. ``clip_ids``): the model's raw outputs
   are averaged over the samples of each id and the metric is computed over ids (NAS-Bench-360 /
   ORCA FSD50K: mean of the 1-s chunk logits per clip, then 1 - mAP over clips).
+* protocols (orca.protocols): :func:`make_scorer` scores the whole set (``clean``) or, as the released
+  code's ``evaluate`` does, averages the metric over chunks of ``eval_batch_size`` samples (``original``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 
 from .metrics import Metric
 
-__all__ = ["fill_ignored", "group_mean", "ignore_mask", "score"]
+__all__ = ["chunk_bounds", "chunked_score", "fill_ignored", "group_mean", "ignore_mask", "make_scorer", "score"]
 
 
 def ignore_mask(y: np.ndarray, ignore: dict | None) -> np.ndarray | None:
@@ -67,14 +69,65 @@ def _isnan(a: np.ndarray) -> np.ndarray:
 
 
 def score(metric: Metric, y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray | None = None,
-          ignore: dict | None = None) -> float:
+          ignore: dict | None = None, **options) -> float:
     """``metric`` of the predictions; grouped by ``groups`` and skipping ignored targets when given.
 
-    With neither it is exactly ``float(metric.fn(y_true, y_score))``.
+    With neither it is exactly ``float(metric.fn(y_true, y_score))``; ``options`` go to the metric.
     """
     if groups is not None:
         y_true, y_score = group_mean(y_true, y_score, groups)
     valid = ignore_mask(y_true, ignore)
     if valid is None:
-        return float(metric.fn(y_true, y_score))
-    return float(metric(y_true, y_score, mask=valid))
+        return float(metric.fn(y_true, y_score, **options))
+    return float(metric(y_true, y_score, mask=valid, **options))
+
+
+def chunk_bounds(n: int, loader_batch: int, eval_batch_size: int) -> list[tuple[int, int]]:
+    """The released ORCA ``evaluate``'s chunks of ``n`` samples, as (start, stop) pairs: loader batches of
+    ``loader_batch`` samples are accumulated until they hold ``eval_batch_size`` or more, so every chunk
+    has ceil(eval_batch_size / loader_batch) * loader_batch samples except the last (what is left)."""
+    if n < 1 or loader_batch < 1 or eval_batch_size < 1:
+        raise ValueError(f"chunk_bounds needs n, loader_batch and eval_batch_size >= 1, got {n}, {loader_batch}, "
+                         f"{eval_batch_size}")
+    size = -(-eval_batch_size // loader_batch) * loader_batch
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def chunked_score(metric: Metric, y_true: np.ndarray, y_score: np.ndarray, loader_batch: int, eval_batch_size: int,
+                  ignore: dict | None = None, **options) -> float:
+    """Unweighted mean over :func:`chunk_bounds` chunks of :func:`score` on each chunk (ORCA's ``evaluate``:
+    ``eval_score += metric(chunk)`` then ``/= n_chunks``); not the metric of the whole set."""
+    parts = [score(metric, y_true[a:b], y_score[a:b], ignore=ignore, **options)
+             for a, b in chunk_bounds(len(y_true), loader_batch, eval_batch_size)]
+    return float(np.mean(parts))
+
+
+def make_scorer(task_spec: dict, protocol, crop_lengths: np.ndarray | None = None):
+    """``scorer(y_true, y_score, groups=None) -> float`` of a task under an evaluation protocol.
+
+    ``clean``: :func:`score` of the whole set. ``original``: the metric's released implementation
+    (``get_metric(name, "original")``), averaged over ``refine.eval_batch_size`` chunks of
+    ``refine.batch_size`` loader batches (grouped scoring, e.g. FSD50K clips, is one whole-set score in
+    the original too); ``crop_lengths`` (the test list's ``eval.original_crop.lengths`` array) and
+    ``eval.original_crop.offset`` go to the metric (PSICOV MAE8's crop).
+    """
+    from .metrics import get_metric
+    from .protocols import get_protocol
+
+    p = get_protocol(protocol)
+    metric = get_metric(task_spec["metric"], p.metric_variant)
+    ignore = task_spec["output"].get("ignore")
+    cfg = task_spec["refine"]
+    crop = (task_spec.get("eval") or {}).get("original_crop")
+    options = {}
+    if p.metric_variant == "original" and crop:
+        if crop_lengths is None:
+            raise ValueError(f"eval.original_crop needs the per-sample array {crop['lengths']}_test in the data")
+        options = {"lengths": np.asarray(crop_lengths).reshape(-1), "offset": int(crop.get("offset", 0))}
+
+    def scorer(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray | None = None) -> float:
+        if p.chunked_metric and groups is None:
+            return chunked_score(metric, y_true, y_score, cfg["batch_size"], cfg["eval_batch_size"], ignore, **options)
+        return score(metric, y_true, y_score, groups=groups, ignore=ignore, **options)
+
+    return scorer

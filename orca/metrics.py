@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, r2_score, roc_auc_score
 
-__all__ = ["Metric", "METRICS", "get_metric"]
+__all__ = ["Metric", "METRICS", "ORIGINAL_METRICS", "get_metric"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,13 @@ class Metric:
     fn: Callable[..., float]
     supports_mask: bool = False
 
-    def __call__(self, y_true, y_score, mask=None) -> float:
+    def __call__(self, y_true, y_score, mask=None, **options) -> float:
+        """``fn(y_true, y_score)``; ``mask`` and ``options`` (e.g. ``mae8_original``'s lengths) passed on when given."""
         if mask is None:
-            return self.fn(y_true, y_score)
+            return self.fn(y_true, y_score, **options)
         if not self.supports_mask:
             raise ValueError(f"metric {self.name!r} cannot skip masked target entries")
-        return self.fn(y_true, y_score, mask=mask)
+        return self.fn(y_true, y_score, mask=mask, **options)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -246,9 +247,81 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def get_metric(name: str) -> Metric:
-    """Registry lookup; unknown names raise ValueError listing the allowed ones."""
+# ----------------------------------------------------------------------------- the released code's variants
+def _original_symmetrised(p: np.ndarray) -> np.ndarray:
+    """ORCA ``psicov_mae`` on one map p (L, L): the upper triangle (diagonal included) is set in place to
+    the mean of both triangles, values below 0.01 clipped, then each upper pair (j, k) averaged with
+    its (kept) lower entry again, so it counts 0.75 p[k, j] + 0.25 p[j, k] (k > j). Returns (L, L), the
+    upper triangle meaningful."""
+    upper = np.triu(np.ones(p.shape, dtype=bool))
+    once = np.maximum(np.where(upper, (p + p.T) / 2.0, p), MAE8_MIN_PRED)
+    return (once.T + once) / 2.0
+
+
+def mae8_original(y_true, y_score, mask=None, lengths=None, offset: int = 0) -> float:
+    """PSICOV MAE8 (Angstrom) as the released ORCA code computes it on one evaluation chunk.
+
+    Differs from :func:`mae8` in two ways: the symmetrisation weights a pair 0.75 / 0.25
+    (:func:`_original_symmetrised`), and with ``lengths`` the n-th map of the chunk is cropped to rows and
+    columns ``offset : offset + lengths[n]`` (``lengths``: the residue counts of the test list in its order,
+    ``offset``: padding rows before each protein), i.e. to the n-th protein *of the list*, not of the chunk:
+    with one-protein chunks every protein is cropped to the first protein's length. Pairs: ``k - j >= 24``,
+    ``T <= 8``, finite and not masked (``mask`` False = skipped, like the original's NaN targets). Mean
+    over the chunk's proteins that have a pair; inf if none.
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_score, dtype=np.float64)
+    t, p = (t[:, 0] if t.ndim == 4 else t), (p[:, 0] if p.ndim == 4 else p)
+    if t.shape != p.shape or t.ndim != 3 or t.shape[1] != t.shape[2]:
+        raise ValueError(f"mae8 expects (N, 1, L, L) maps, got {np.shape(y_true)} and {np.shape(y_score)}")
+    counts = np.ones(t.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool).reshape(t.shape)
+    if lengths is not None and len(lengths) < len(t):
+        raise ValueError(f"mae8_original: {len(lengths)} protein lengths for a chunk of {len(t)} maps")
+    per_protein = []
+    for n, (tn, pn, cn) in enumerate(zip(t, p, counts)):
+        sym = _original_symmetrised(pn)
+        if lengths is not None:
+            crop = slice(offset, offset + int(lengths[n]))
+            tn, sym, cn = tn[crop, crop], sym[crop, crop], cn[crop, crop]
+        j, k = np.indices(tn.shape)
+        with np.errstate(invalid="ignore"):
+            keep = ((k - j) >= MAE8_MIN_SEP) & cn & np.isfinite(tn) & (tn <= MAE8_MAX_DIST)
+        if keep.any():
+            per_protein.append(np.mean(np.abs(sym[keep] - tn[keep])))
+    return float(np.mean(per_protein)) if per_protein else float("inf")
+
+
+def one_minus_auroc_pixel_zeroed(y_true, y_score, binarize: bool = True, *, mask=None) -> float:
+    """Cosmic's 1 - pixel AUROC as the released ORCA code computes it: the ignored pixels (``mask``
+    False) are set to 0 in both the output and the target (its ``mask`` transform ``img * (1 - ignore)``),
+    so they count as true negatives (logit 0 is a negative hard prediction); then as
+    :func:`one_minus_auroc_pixel` over every pixel."""
+    t = np.asarray(y_true, dtype=np.float64)
+    s = np.asarray(y_score, dtype=np.float64).reshape(t.shape)
+    if mask is not None:
+        keep = np.asarray(mask, dtype=bool).reshape(t.shape)
+        t, s = np.where(keep, t, 0.0), np.where(keep, s, 0.0)
+    return one_minus_auroc_pixel(t, s, binarize=binarize)
+
+
+#: the released code's implementation of a metric, where it differs from ours (``get_metric(name, "original")``)
+ORIGINAL_METRICS: dict[str, Metric] = {
+    "mae8": Metric("mae8", "MAE8", False, "angstrom", mae8_original, supports_mask=True),
+    "one_minus_auroc_pixel": Metric("one_minus_auroc_pixel", "1 - AUROC", False, "fraction",
+                                    one_minus_auroc_pixel_zeroed, supports_mask=True),
+}
+
+
+def get_metric(name: str, variant: str = "clean") -> Metric:
+    """Registry lookup; unknown names raise ValueError listing the allowed ones.
+
+    ``variant="original"`` gives the released ORCA code's implementation where it differs from ours
+    (:data:`ORIGINAL_METRICS`: PSICOV MAE8, Cosmic pixel AUROC) and the same metric elsewhere.
+    """
+    if variant not in ("clean", "original"):
+        raise ValueError(f"unknown metric variant {variant!r}; allowed: clean, original")
     try:
-        return METRICS[name]
+        metric = METRICS[name]
     except KeyError:
         raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(sorted(METRICS))}") from None
+    return ORIGINAL_METRICS.get(name, metric) if variant == "original" else metric

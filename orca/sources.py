@@ -6,13 +6,20 @@ and ``ys`` (N,) int64 labels.
 - text bodies: English news sentences (gensim's bundled Lee corpus; the paper used CoNLL-2003),
   embedded by the body's own input-embedding layer and mean-pooled over real tokens; labels are
   k-means clusters (k=10) of those features, since the corpus has no classes.
-- image bodies: random crops of scikit-learn's bundled photographs, embedded by the body's own
-  patch embedding and mean-pooled; labels by k-means likewise (the paper used 5,000 CIFAR-10 images).
-- the paper's released ``text_xs.npy`` / ``text_ys.npy`` can be used instead (``from_arrays``).
+- image bodies, ``image_source="cifar10"`` (the paper's, ORCA src/embedder.py ``get_tgt_model`` with
+  ``embedder_dataset: CIFAR10``): 5,000 seeded random CIFAR-10 training images with the original's training
+  transforms (random 32-px crop of the 4-px zero-padded image, horizontal flip, CIFAR-10 mean/std), resized
+  to the body's image size, through the body's patch embedding, mean-pooled; labels: the CIFAR-10 classes.
+  The archive is fetched with pooch and checked against its md5 (:data:`CIFAR10_ARCHIVE`); when it cannot
+  be had the offline photographs below are used instead, and the features' ``origin`` and a warning say so.
+- image bodies, ``image_source="photos"`` (offline): random crops of scikit-learn's bundled photographs,
+  embedded and mean-pooled likewise; labels by k-means.
+- the paper's released ``text_xs.npy`` / ``text_ys.npy`` can be used instead (``from_arrays``; README).
 """
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +101,27 @@ def embed_images(body, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def build_source_features(backbone: str, max_samples: int = 5000, seed: int = 0, body=None) -> dict:
-    """Source features of ``backbone`` from the offline corpora: {"xs": (N, D), "ys": (N,), "origin": str}."""
+def build_source_features(backbone: str, max_samples: int = 5000, seed: int = 0, body=None,
+                          image_source: str = "photos", data_dir: str | Path | None = None) -> dict:
+    """Source features of ``backbone``: {"xs": (N, D), "ys": (N,), "origin": str}.
+
+    Text bodies: the offline news corpus. Image bodies: ``image_source`` ``"cifar10"`` (the paper's; the
+    archive lives under ``data_dir/cifar10``; offline photographs when it cannot be fetched, said in
+    ``origin``) or ``"photos"``.
+    """
+    if image_source not in IMAGE_SOURCES:
+        raise ValueError(f"unknown image source {image_source!r}; allowed: {', '.join(IMAGE_SOURCES)}")
     body = body or load_body(backbone)
+    if body.family != "text" and image_source == "cifar10":
+        from .data.core import DataUnavailableError
+
+        try:
+            return cifar10_source_features(body, backbone, data_dir, max_samples, seed)
+        except DataUnavailableError as e:
+            print(f"warning: CIFAR-10 unavailable, {backbone}'s source features fall back to the offline "
+                  f"photographs ({e})", file=sys.stderr)
+            feats = build_source_features(backbone, max_samples, seed, body, "photos")
+            return {**feats, "origin": f"FALLBACK (CIFAR-10 unavailable): {feats['origin']}"}
     rng = np.random.default_rng(seed)
     if body.family == "text":
         sentences = news_sentences()
@@ -109,6 +134,69 @@ def build_source_features(backbone: str, max_samples: int = 5000, seed: int = 0,
         xs = embed_images(body, photo_crops(n, body.spec.image_size or 224, seed))
         origin = f"{n} crops of scikit-learn sample photographs, embedded by {backbone}'s patch embeddings"
     return {"xs": xs.astype(np.float32), "ys": cluster_labels(xs, seed=seed), "origin": origin}
+
+
+IMAGE_SOURCES = ("cifar10", "photos")
+#: the CIFAR-10 python archive (https://www.cs.toronto.edu/~kriz/cifar.html; the md5 torchvision checks too)
+CIFAR10_ARCHIVE = {"name": "cifar-10-python.tar.gz", "urls": ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"],
+                   "md5": "c58f30108f718f92721af3b95e74349a", "size": 170498071}
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # ORCA load_cifar's Normalize for 10 classes
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+
+
+def cifar10_train_images(data_dir: str | Path, n: int = 5000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` seeded random CIFAR-10 training images (n, 3, 32, 32) uint8 and their classes (n,) int64.
+
+    The archive is fetched into ``data_dir/cifar10`` (pooch, md5-checked; DataUnavailableError when it cannot
+    be had). Its batches are Python pickles, read only after the checksum matched.
+    """
+    import pickle
+    import tarfile
+
+    from .data.download.fetching import ensure_file
+
+    if data_dir is None:
+        raise ValueError("the cifar10 image source needs a data folder (--data-dir) to keep the archive in")
+    path = ensure_file(CIFAR10_ARCHIVE["name"], Path(data_dir) / "cifar10", CIFAR10_ARCHIVE)
+    xs, ys = [], []
+    with tarfile.open(path, "r:gz") as tar:
+        for k in range(1, 6):
+            batch = pickle.load(tar.extractfile(f"cifar-10-batches-py/data_batch_{k}"), encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    pick = np.sort(np.random.default_rng(seed).permutation(len(x))[: min(n, len(x))])
+    return x[pick], y[pick]
+
+
+def cifar10_transform(images: np.ndarray, size: int, gen: torch.Generator) -> torch.Tensor:
+    """ORCA's CIFAR training transforms for uint8 images (B, 3, 32, 32): a random 32-px crop of the image
+    zero-padded by 4, a random horizontal flip, CIFAR-10 mean/std; then resized to ``size`` (bilinear), as
+    the original resizes before the body. Returns (B, 3, size, size) float32."""
+    x = torch.from_numpy(images).float() / 255.0
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    out = torch.empty_like(x)
+    for i in range(len(x)):
+        top, left = torch.randint(0, 9, (2,), generator=gen).tolist()
+        crop = padded[i, :, top: top + 32, left: left + 32]
+        out[i] = crop.flip(-1) if torch.rand((), generator=gen) < 0.5 else crop
+    mean, std = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    out = (out - mean) / std
+    return torch.nn.functional.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def cifar10_source_features(body, backbone: str, data_dir, max_samples: int = 5000, seed: int = 0,
+                            batch_size: int = 64) -> dict:
+    """The paper's Swin source features: CIFAR-10 training images through the body's patch embedding,
+    mean-pooled over patches; {"xs": (N, D), "ys": CIFAR-10 classes (N,), "origin"}."""
+    images, labels = cifar10_train_images(data_dir, max_samples, seed)
+    gen = torch.Generator().manual_seed(seed)
+    size = body.spec.image_size or 224
+    xs = np.concatenate([body.embed_images(cifar10_transform(images[i: i + batch_size], size, gen)).mean(1).float()
+                         .numpy() for i in range(0, len(images), batch_size)])
+    return {"xs": xs.astype(np.float32), "ys": labels,
+            "origin": f"CIFAR-10, {len(images)} training images (seed {seed}), embedded by {backbone}'s patch embeddings"}
 
 
 def from_arrays(xs_path: str | Path, ys_path: str | Path, max_samples: int = 5000) -> dict:

@@ -36,6 +36,7 @@ class SplitData:
     groups_val: np.ndarray | None = None  # (N_val,) group ids when eval.group_by and the data carry train ids
     groups_test: np.ndarray | None = None  # (N_test,) group ids when eval.group_by
     y_normalizer: Normalizer | None = None  # targets are raw; model outputs are decoded with it (data.normalize)
+    crop_lengths_test: np.ndarray | None = None  # (N_test,) eval.original_crop.lengths: the original metric's crop
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -95,14 +96,21 @@ def check_arrays(task: Task, x: np.ndarray, y: np.ndarray, part: str) -> None:
         raise DataError(f"{where}: every target entry is ignored (output.ignore {ignore}); nothing to learn or score")
 
 
-def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
-    """Load the task's data for ``seed`` and carve a seeded validation split from the training part."""
+def prepare_split(task: Task, seed: int, data_dir: str | Path, validation: bool = True) -> SplitData:
+    """Load the task's data for ``seed`` and carve a seeded validation split from the training part.
+
+    ``validation=False`` (the ``original`` protocol): no carve; the whole training set trains and the
+    validation part is empty.
+    """
     data = load_task_data(task.spec["data"]["loader"], task.spec["data"]["args"], seed, Path(data_dir))
     check_arrays(task, data.x_train, data.y_train, "train")
     check_arrays(task, data.x_test, data.y_test, "test")
     classification = task.spec["output"]["kind"] == "classification"
-    tr, va = train_val_indices(data.y_train, task.spec["data"]["val_fraction"], seed, stratify=classification,
-                               groups=_train_groups(task, data.extras))
+    if validation:
+        tr, va = train_val_indices(data.y_train, task.spec["data"]["val_fraction"], seed, stratify=classification,
+                                   groups=_train_groups(task, data.extras))
+    else:
+        tr, va = np.arange(len(data.y_train)), np.arange(0)
     if classification:
         k = num_outputs(task, data.y_train, data.info)
         missing = sorted(set(range(k)) - set(np.unique(data.y_train[tr]).tolist()))
@@ -116,7 +124,23 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path) -> SplitData:
         x_tr, x_va, x_te = data.x_train[tr].astype(f32), data.x_train[va].astype(f32), data.x_test.astype(f32)
     split = SplitData(x_tr, data.y_train[tr], x_va, data.y_train[va], x_te, data.y_test, dict(data.info))
     split = _with_groups(task, split, data.extras, va)
-    return _normalized(task, split)
+    return _normalized(task, _with_crop_lengths(task, split, data.extras))
+
+
+def _with_crop_lengths(task: Task, split: SplitData, extras: dict) -> SplitData:
+    """Attach ``eval.original_crop.lengths``'s test array (the original protocol's PSICOV crop), when set."""
+    crop = (task.spec.get("eval") or {}).get("original_crop")
+    if not crop:
+        return split
+    key = f"{crop['lengths']}_test"
+    if key not in extras:
+        raise DataError(f"task {task.name!r} ({task.path}): eval.original_crop.lengths is {crop['lengths']!r} but the "
+                        f"data carry no {key!r} array (have: {sorted(extras) or 'none'}); add it to the loader "
+                        f"(arrays loader: args.extras.{key})")
+    lengths = np.asarray(extras[key]).reshape(-1)
+    if len(lengths) != len(split.y_test):
+        raise DataError(f"task {task.name!r}: {key} has {len(lengths)} entries for {len(split.y_test)} test samples")
+    return replace(split, crop_lengths_test=lengths)
 
 
 def _train_groups(task: Task, extras: dict) -> np.ndarray | None:

@@ -114,10 +114,16 @@ class Grid:
         return json.dumps(keep, sort_keys=True)
 
     def source_args(self, backbone: str) -> str:
+        """``orca sources`` options of a backbone: released arrays, or the corpus (image bodies: ``image_source``)."""
+        from .model.backbones import BACKBONES
+
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
         if arrays:
             return f"--from-npy {arrays[0]} {arrays[1]} --max-samples {self.config.get('source_max_samples', 5000)}"
-        return f"--max-samples {self.config.get('source_max_samples', 5000)}"
+        image = BACKBONES[backbone].family == "image"
+        source = self.config.get("image_source", "cifar10")
+        extra = f" --image-source {source} --data-dir {self.data_dir}" if image and source == "cifar10" else ""
+        return f"--max-samples {self.config.get('source_max_samples', 5000)}{extra}"
 
     def backbones_for(self, table: str, task: str) -> list[str]:
         """The bodies a table runs ``task`` on: its list, or the list for the task's input modality."""
@@ -130,12 +136,18 @@ class Grid:
                               f"{task!r}; add a '{modality}:' list")
         return backbones[modality]
 
+    def protocols_for(self, table: str) -> list[str]:
+        """The evaluation protocols a table runs: its own ``protocols`` or the config's (default ``[clean]``)."""
+        return list(self.config["tables"][table].get("protocols") or self.config.get("protocols") or ["clean"])
+
     def table_runs(self, table: str, results_dir: str) -> list[str]:
-        """Result JSON paths of every run of one table (network cells, then baselines)."""
+        """Result JSON paths of every run of one table (network cells per protocol, then baselines):
+        ``runs/<task>/<backbone>/<aligner>/<protocol>/seed<k>.json``."""
         t = self.config["tables"][table]
         methods = list(t["aligners"]) + list(t.get("controls", []))  # network methods: aligners, then controls
-        runs = [f"{results_dir}/runs/{task}/{bb}/{m}/seed{s}.json" for task in t["tasks"]
-                for bb in self.backbones_for(table, task) for m in methods for s in t["seeds"]]
+        runs = [f"{results_dir}/runs/{task}/{bb}/{m}/{pr}/seed{s}.json" for task in t["tasks"]
+                for bb in self.backbones_for(table, task) for m in methods
+                for pr in self.protocols_for(table) for s in t["seeds"]]
         runs += [f"{results_dir}/baselines/{task}/{m}/seed{s}.json"
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
                  if self.task(task).spec["output"]["kind"] in ("classification", "regression")]

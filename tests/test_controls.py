@@ -87,7 +87,7 @@ def test_grid_plans_controls_as_refine_runs_without_an_align_job():
     grid = Grid(_config(sorted(CONTROLS)))
     runs = grid.table_runs("default", "results")
     for control in CONTROLS:
-        assert f"results/runs/iris/minilm-l6/{control}/seed0.json" in runs
+        assert f"results/runs/iris/minilm-l6/{control}/clean/seed0.json" in runs  # the default protocol
         assert not grid.trains_embedder(control)
 
 

@@ -55,3 +55,72 @@ def test_masked_scoring_skips_ignored_entries():
     assert score(get_metric("one_minus_auroc_pixel"), y, s, ignore={"value": -1}) == pytest.approx(0.0)
     with pytest.raises(ValueError, match="cannot skip masked"):
         get_metric("nrmse")(y, s, mask=np.ones(y.shape, bool))
+
+
+# ----------------------------------------------------------------------------- protocols: chunked evaluation
+def test_chunks_accumulate_loader_batches_until_eval_batch_size():
+    from orca.evaluation import chunk_bounds
+
+    # loader batches of 3; a chunk closes once it holds >= 4 samples, i.e. after 2 batches; the rest is the last
+    assert chunk_bounds(10, 3, 4) == [(0, 6), (6, 10)]
+    assert chunk_bounds(5, 1, 1) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert chunk_bounds(7, 4, 1000) == [(0, 7)]
+    with pytest.raises(ValueError, match="eval_batch_size >= 1"):
+        chunk_bounds(7, 4, 0)
+
+
+def test_chunked_score_is_the_mean_over_chunks_not_the_whole_set_metric():
+    from orca.evaluation import chunked_score
+
+    metric = get_metric("zero_one_error_pct")
+    y = np.zeros(10, dtype=np.int64)
+    logits = np.zeros((10, 2))
+    logits[:6, 1] = 1.0  # chunk 1 (6 samples) all wrong, chunk 2 (4 samples) all right
+    assert score(metric, y, logits) == pytest.approx(60.0)
+    assert chunked_score(metric, y, logits, loader_batch=3, eval_batch_size=4) == pytest.approx((100.0 + 0.0) / 2)
+
+
+def _spec(metric, batch_size, eval_batch_size, **extra):
+    return {"metric": metric, "output": {"kind": "dense", **extra.pop("output", {})},
+            "refine": {"batch_size": batch_size, "eval_batch_size": eval_batch_size}, **extra}
+
+
+def test_make_scorer_clean_scores_the_whole_set_and_original_the_chunks():
+    from orca.evaluation import make_scorer
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(10, 1, 4)) + 3
+    pred = y + rng.normal(size=y.shape) * np.linspace(0.1, 2.0, 10)[:, None, None]
+    metric = get_metric("nrmse")
+    spec = _spec("nrmse", batch_size=2, eval_batch_size=3)  # chunks of 4, 4 and 2 samples
+    whole = make_scorer(spec, "clean")(y, pred)
+    chunked = make_scorer(spec, "original")(y, pred)
+    assert whole == pytest.approx(metric.fn(y, pred))
+    by_hand = np.mean([metric.fn(y[a:b], pred[a:b]) for a, b in [(0, 4), (4, 8), (8, 10)]])
+    assert chunked == pytest.approx(by_hand) and abs(chunked - whole) > 1e-3
+    # grouped scoring (FSD50K clips) is one whole-set score under both protocols, as in the original
+    groups = np.repeat(np.arange(5), 2)
+    y_g = np.repeat(y[::2], 2, axis=0)  # every sample of a group carries its group's target
+    assert make_scorer(spec, "original")(y_g, pred, groups) == pytest.approx(metric.fn(*group_mean(y_g, pred, groups)))
+
+
+def test_make_scorer_original_crops_psicov_chunks_to_the_first_listed_protein():
+    from orca.evaluation import make_scorer
+
+    # two 40 x 40 maps, padded by offset 2; the test list's proteins have 28 and 38 residues
+    t = np.full((2, 1, 40, 40), 100.0)
+    p = np.full((2, 1, 40, 40), 100.0)
+    t[0, 0, 2, 27] = t[0, 0, 27, 2] = 5.0
+    p[0, 0, 2, 27] = p[0, 0, 27, 2] = 6.0  # protein 1: error 1
+    t[1, 0, 3, 28] = t[1, 0, 28, 3] = 4.0
+    p[1, 0, 3, 28] = p[1, 0, 28, 3] = 4.5  # protein 2, inside the first protein's length: error 0.5
+    t[1, 0, 4, 36] = t[1, 0, 36, 4] = 6.0
+    p[1, 0, 4, 36] = p[1, 0, 36, 4] = 9.0  # protein 2, beyond residue 28: error 3
+    spec = _spec("mae8", 1, 1, output={"ignore": {"nan": True}}, eval={"original_crop": {"lengths": "length", "offset": 2}})
+    lengths = np.array([28, 38])
+    # original: one-protein chunks, each cropped to the first protein's 28 residues: mean(1, 0.5)
+    assert make_scorer(spec, "original", lengths)(t, p) == pytest.approx(0.75)
+    # clean: whole proteins, mean over proteins of mean over pairs: mean(1, mean(0.5, 3))
+    assert make_scorer(spec, "clean", lengths)(t, p) == pytest.approx((1 + 1.75) / 2)
+    with pytest.raises(ValueError, match="length_test"):
+        make_scorer(spec, "original")

@@ -178,3 +178,37 @@ def test_mae8_skips_masked_pairs():
     tn = t.copy()
     tn[0, 0, 1, 25] = np.nan
     assert get_metric("mae8").fn(tn, p) == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------------- the released code's MAE8
+def _one_pair_maps(upper: float, lower: float, true: float = 5.0, size: int = 30):
+    t = np.full((1, 1, size, size), 100.0)  # beyond 8 A: no pair counts but (0, 25)
+    t[0, 0, 0, 25] = t[0, 0, 25, 0] = true
+    p = np.full((1, 1, size, size), 50.0)
+    p[0, 0, 0, 25], p[0, 0, 25, 0] = upper, lower
+    return t, p
+
+
+def test_original_mae8_weights_a_pair_three_quarters_lower_one_quarter_upper():
+    from orca.metrics import mae8, mae8_original
+
+    t, p = _one_pair_maps(upper=9.0, lower=1.0)
+    assert mae8_original(t, p) == pytest.approx(abs(0.75 * 1.0 + 0.25 * 9.0 - 5.0))  # 2.0
+    assert mae8(t, p) == pytest.approx(abs(0.5 * 1.0 + 0.5 * 9.0 - 5.0))  # 0.0
+    # the 0.01 floor applies to the first average (upper) and to the kept lower entry, before the second one
+    t, p = _one_pair_maps(upper=-4.0, lower=2.0)
+    assert mae8_original(t, p) == pytest.approx(abs((0.01 + 2.0) / 2 - 5.0))
+    assert get_metric("mae8", "original").fn is mae8_original and get_metric("mae8").fn is mae8
+    assert get_metric("nrmse", "original") is get_metric("nrmse")
+
+
+def test_original_mae8_crops_the_nth_map_of_a_chunk_to_the_nth_listed_length():
+    from orca.metrics import mae8_original
+
+    t, p = _one_pair_maps(upper=7.0, lower=7.0)  # error 2 at (0, 25)
+    assert mae8_original(t, p, lengths=[30]) == pytest.approx(2.0)
+    assert mae8_original(t, p, lengths=[25]) == float("inf")  # residue 25 is cut: no pair left
+    t2 = np.concatenate([t, t]); p2 = np.concatenate([p, p])
+    assert mae8_original(t2, p2, lengths=[30, 25]) == pytest.approx(2.0)  # only the first map keeps its pair
+    with pytest.raises(ValueError, match="1 protein lengths for a chunk of 2"):
+        mae8_original(t2, p2, lengths=[30])

@@ -23,3 +23,18 @@ def test_pixel_auroc_skips_masked_pixels():
     assert one_minus_auroc_pixel(y, s) == pytest.approx(0.25)  # TPR 1, TNR 1/2
     mask = np.array([[[[True, True], [False, True]]]])
     assert METRICS["one_minus_auroc_pixel"](y, s, mask=mask) == pytest.approx(0.0)
+
+
+def test_original_cosmic_auroc_counts_ignored_pixels_as_true_negatives():
+    from orca.evaluation import score
+    from orca.metrics import get_metric
+
+    y = np.array([1, 1, 0, 0, -1, -1, -1, -1], dtype=np.float32).reshape(1, 1, 2, 4)
+    logits = np.array([1, -1, 1, -1, 1, 1, 1, 1], dtype=np.float32).reshape(1, 1, 2, 4)  # ignored: predicted 1
+    ignore = {"value": -1}
+    # clean: the 4 counted pixels only: TPR 1/2, TNR 1/2 -> AUROC of the hard prediction 1/2
+    assert score(get_metric("one_minus_auroc_pixel"), y, logits, ignore=ignore) == pytest.approx(0.5)
+    # original: ignored pixels zeroed in output (logit 0 -> negative) and target -> 4 more true negatives:
+    # TPR 1/2, TNR 5/6, AUROC (1/2 + 5/6) / 2
+    original = score(get_metric("one_minus_auroc_pixel", "original"), y, logits, ignore=ignore)
+    assert original == pytest.approx(1 - (0.5 + 5 / 6) / 2)

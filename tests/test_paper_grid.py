@@ -117,10 +117,11 @@ def _expected_jobs(config: dict, tasks: dict) -> int:
             for bb in bbs if isinstance(bbs, list) else bbs[tasks[task]["input"]["modality"]]:
                 bodies.add(bb)
                 for al in tab["aligners"]:
-                    for s in tab["seeds"]:
-                        cells.add((task, bb, al, s))
-                        if trains.get(al, True):
-                            aligns.add((task, bb, al, s))
+                    for pr in tab.get("protocols") or config.get("protocols") or ["clean"]:
+                        for s in tab["seeds"]:
+                            cells.add((task, bb, al, pr, s))
+                            if trains.get(al, True):
+                                aligns.add((task, bb, al, pr, s))
             if tasks[task]["output"]["kind"] in ("classification", "regression"):
                 baselines.update((task, m, s) for m in tab.get("baselines", []) for s in tab["seeds"])
     prepares = {t for t in fetches if tasks[t].spec.get("prepare")}  # rows whose raw archives need converting

@@ -135,14 +135,66 @@ def test_refine_trains_on_maps_with_missing_targets(toy_task, tiny_image_body, t
     assert np.isfinite(rec["scores"]["test_at_best_val"])
 
 
-def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
-    # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
-    import orca.stages.align as stage
+# --------------------------------------------------------------------------- evaluation protocols
+def test_original_protocol_trains_on_every_row_and_reports_the_test_selected_epoch(setup, tiny_text_body):
+    task, root = setup
+    rec = run_refine(task, "roberta-base", "none", 1, root / "o.json", root / "data", body=copy.deepcopy(tiny_text_body),
+                     log=lambda *_: None, protocol="original")
+    assert rec["protocol"] == "original" and rec["num_train"] == 135 and rec["num_val"] == 0  # no validation carve
+    assert set(rec["scores"]) == {"test_best_epoch_original", "test_last_epoch", "best_epoch"}
+    tests = [h["test"] for h in rec["history"]]  # the test set scored after every epoch
+    assert len(tests) == 3 and rec["scores"]["test_best_epoch_original"] == min(tests)
+    assert rec["scores"]["best_epoch"] == tests.index(min(tests)) + 1 and rec["scores"]["test_last_epoch"] == tests[-1]
+    clean = run_refine(task, "roberta-base", "none", 1, root / "cl.json", root / "data",
+                       body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
+    assert clean["protocol"] == "clean" and clean["num_train"] + clean["num_val"] == 135 and clean["num_val"] > 0
+    assert "val" in clean["history"][0] and "test" not in clean["history"][0]
+
+
+def test_original_protocol_aligns_on_every_training_row_with_the_original_solver(setup, tiny_text_body, monkeypatch):
+    import orca.align.distances as distances
     from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
 
     task, root = setup
-    made, real = [], stage.make_aligner
-    monkeypatch.setattr(stage, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 1, "maxsamples": 16}})
+    made, real = [], distances.make_aligner
+    monkeypatch.setattr(distances, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    orig = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "al-o", root / "data",
+                     body=tiny_text_body, log=lambda *_: None, protocol="original")
+    clean = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "al-c", root / "data",
+                      body=tiny_text_body, log=lambda *_: None)
+    assert isinstance(made[0], OTDDExactOriginalSolver) and not isinstance(made[1], OTDDExactOriginalSolver)
+    assert (orig["protocol"], orig["solver"], orig["num_train"]) == ("original", "original", 135)
+    assert (clean["protocol"], clean["solver"]) == ("clean", "converged") and clean["num_train"] < 135
+
+
+def test_original_protocol_scores_the_test_set_in_eval_batch_size_chunks(toy_task, tiny_text_body, tmp_path, monkeypatch):
+    from orca.metrics import nrmse
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 1, 8)).astype(np.float32)
+    y = (x + 3).astype(np.float32)
+    task = toy_task({"x_train": x[:20], "y_train": y[:20], "x_test": x[20:], "y_test": y[20:]},
+                    {"refine": {"epochs": 1, "batch_size": 3, "eval_batch_size": 4}})
+    noise = np.linspace(0.1, 3.0, 10, dtype=np.float32)[:, None, None]  # later samples predicted worse
+    monkeypatch.setattr("orca.stages.refine.predict", _fake_predict(lambda xs: xs + 3 + noise[: len(xs)]))
+    rec = run_refine(task, "roberta-base", "none", 0, tmp_path / "o.json", tmp_path / "data",
+                     body=copy.deepcopy(tiny_text_body), log=lambda *_: None, protocol="original")
+    yt, pt = y[20:], x[20:] + 3 + noise
+    chunks = [(0, 6), (6, 10)]  # loader batches of 3 until >= 4 samples
+    expected = np.mean([nrmse(yt[a:b], pt[a:b]) for a, b in chunks])
+    assert rec["scores"]["test_last_epoch"] == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - nrmse(yt, pt)) > 1e-3  # not the whole-set metric
+
+
+def test_align_solver_from_the_task_file_reaches_the_aligner(setup, tiny_text_body, monkeypatch):
+    # align.solver (schema-checked) picks the OTDD solver: original = geomloss 0.2.x's annealed loop
+    import orca.align.distances as distances
+    from orca.align.annealed_sinkhorn import OTDDExactOriginalSolver
+
+    task, root = setup
+    made, real = [], distances.make_aligner
+    monkeypatch.setattr(distances, "make_aligner", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
     task = load_task(task.path, {**OVERRIDES, "align": {"epochs": 2, "maxsamples": 16, "solver": "original"}})
     rec = run_align(task, "roberta-base", "otdd-exact", 0, root / "src.npz", root / "orig", root / "data",
                     body=tiny_text_body, log=lambda *_: None)

@@ -105,3 +105,23 @@ def test_group_by_without_test_ids_names_the_fix(toy_task, tmp_path):
     del arrays["clip_ids_test"], arrays["clip_ids_train"]
     with pytest.raises(DataError, match="no 'clip_ids_test' array.*args.extras.clip_ids_test"):
         prepare_split(toy_task(arrays, GROUPED, name="noids"), 0, tmp_path / "data")
+
+
+def test_original_crop_lengths_come_from_the_data_and_no_validation_carve_keeps_every_row(toy_task, tmp_path):
+    from orca.taskdata import DataError, prepare_split
+
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.normal(size=(10, 1, 8)).astype(np.float32), "y_train": rng.normal(size=(10, 1, 8)),
+              "x_test": rng.normal(size=(3, 1, 8)).astype(np.float32), "y_test": rng.normal(size=(3, 1, 8)),
+              "length_test": np.array([5, 6, 7])}
+    task = toy_task(arrays, {"eval": {"original_crop": {"lengths": "length", "offset": 1}}})
+    whole = prepare_split(task, 0, tmp_path / "data", validation=False)
+    np.testing.assert_array_equal(whole.crop_lengths_test, [5, 6, 7])
+    assert len(whole.x_train) == 10 and len(whole.x_val) == 0
+    np.testing.assert_array_equal(whole.x_train, arrays["x_train"])
+    carved = prepare_split(task, 0, tmp_path / "data")
+    assert len(carved.x_train) + len(carved.x_val) == 10 and len(carved.x_val) > 0
+    task = toy_task({k: v for k, v in arrays.items() if k != "length_test"},
+                    {"eval": {"original_crop": {"lengths": "length"}}}, name="nolen")
+    with pytest.raises(DataError, match="no 'length_test' array"):
+        prepare_split(task, 0, tmp_path / "data")

@@ -1,8 +1,9 @@
 """Per-run result JSON files -> one summary row per (table, task, backbone, method).
 
-A run file is what the harness writes after one (task, backbone, method, seed) run; see
-``load_runs`` for the fields read. ``summarise`` aggregates seeds (mean, sample std) and
-refuses to mix runs made with different settings or to count a seed twice.
+A run file is what the harness writes after one (task, backbone, method, protocol, seed) run; see
+``load_runs`` for the fields read (a file without ``protocol`` is a ``clean`` run). ``summarise``
+aggregates seeds (mean, sample std) per evaluation protocol and refuses to mix runs made with
+different settings or to count a seed twice.
 ``join_published`` puts the paper's number beside ours, never inventing one.
 """
 from __future__ import annotations
@@ -18,11 +19,12 @@ import pandas as pd
 
 __all__ = [
     "GROUP_KEYS", "SCORES", "METRIC_TO_PUBLISHED", "DEFAULT_METHOD_MAP", "SUMMARY_COLUMNS",
-    "load_runs", "summarise", "load_published", "join_published",
+    "load_runs", "summarise", "load_published", "join_published", "protocol_comparison",
 ]
 
-GROUP_KEYS = ["table", "task", "backbone", "method"]
-SCORES = ("test_at_best_val", "test_last_epoch", "best_val", "best_epoch")
+GROUP_KEYS = ["table", "task", "backbone", "method", "protocol"]
+SCORES = ("test_at_best_val", "test_last_epoch", "best_val", "best_epoch", "test_best_epoch_original")
+SELECTED = "selected"  # summarise(score=...): each protocol's own reported score (orca.protocols.selected_score)
 
 # our metric name -> the metric string used in published.csv (same quantity, same units)
 METRIC_TO_PUBLISHED: dict[str, str] = {
@@ -43,7 +45,7 @@ METRIC_TO_PUBLISHED: dict[str, str] = {
 DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA", "frozen-body": "FPT"}
 
 SUMMARY_COLUMNS = [
-    "table", "task", "task_title", "backbone", "method", "metric", "metric_display",
+    "table", "task", "task_title", "backbone", "method", "protocol", "metric", "metric_display",
     "higher_is_better", "score", "mean", "std", "n_seeds", "seeds", "best",
     "ci95_t_low", "ci95_t_high", "paired_reference", "paired_diff", "paired_ci95_t_low", "paired_ci95_t_high",
     "paired_n", "paired_verdict", "tied_with_best", "wall_time_s",
@@ -67,7 +69,7 @@ def _read_one(path: Path, default_table: str | None = None) -> dict:
     row = {
         "table": r["table"], "task": r["task"], "task_title": r.get("task_title") or r["task"],
         "suite": r.get("suite"), "backbone": r["backbone"], "method": r["method"],
-        "seed": int(r["seed"]), "metric": r["metric"],
+        "protocol": r.get("protocol") or "clean", "seed": int(r["seed"]), "metric": r["metric"],
         "metric_display": r.get("metric_display") or r["metric"],
         "higher_is_better": bool(r.get("higher_is_better", False)),
         "wall_time_s": float(r["wall_time_s"]) if r.get("wall_time_s") is not None else np.nan,
@@ -82,7 +84,14 @@ def _read_one(path: Path, default_table: str | None = None) -> dict:
     for s in SCORES:
         v = r["scores"].get(s)
         row[s] = float(v) if v is not None else np.nan
+    row[SELECTED] = row[_selected_score(row["protocol"])]  # the protocol's own reported score
     return row
+
+
+def _selected_score(protocol: str) -> str:
+    from ..protocols import selected_score
+
+    return selected_score(protocol)
 
 
 def load_runs(paths: Iterable[str | os.PathLike], default_table: str | None = None) -> pd.DataFrame:
@@ -104,21 +113,30 @@ def _fmt_seeds(seeds) -> str:
     return ",".join(str(s) for s in sorted(seeds))
 
 
-def summarise(df: pd.DataFrame, score: str = "test_at_best_val", reference: str = "none") -> pd.DataFrame:
-    """One row per (table, task, backbone, method): mean, sample std (ddof=1) over seeds, ...
+def summarise(df: pd.DataFrame, score: str = SELECTED, reference: str = "none") -> pd.DataFrame:
+    """One row per (table, task, backbone, method, protocol): mean, sample std (ddof=1) over seeds, ...
 
-    Raises ValueError when a group mixes settings hashes or metrics, or repeats a seed.
-    A ``best`` column marks the best mean per (table, task, backbone), honouring
-    ``higher_is_better`` (ties are all marked). ``compare.add_statistics`` adds the 95% t
-    intervals, the paired comparison with ``reference`` and the bold rule (``tied_with_best``).
+    ``score``: a name of :data:`SCORES`, or ``"selected"``: each protocol's own reported score
+    (``test_at_best_val`` for ``clean``, ``test_best_epoch_original`` for ``original``; ``load_runs`` gives
+    it a column); the ``score`` column names the one used. Raises ValueError when a group mixes settings
+    hashes or metrics, or repeats a seed. A ``best`` column marks the best mean per (table, task, backbone,
+    protocol), honouring ``higher_is_better`` (ties are all marked). ``compare.add_statistics`` adds the 95% t
+    intervals, the paired comparison with ``reference`` (within a protocol) and the bold rule (``tied_with_best``).
     """
+    from ..protocols import selected_score
     from .compare import add_statistics
 
-    if score not in SCORES:
-        raise ValueError(f"unknown score {score!r}; allowed: {', '.join(SCORES)}")
+    if score not in SCORES and score != SELECTED:
+        raise ValueError(f"unknown score {score!r}; allowed: {SELECTED}, {', '.join(SCORES)}")
     out = []
+    requested = score
+    if "protocol" not in df:
+        df = df.assign(protocol="clean")
+    if requested == SELECTED and SELECTED not in df:
+        df = df.assign(**{SELECTED: [r[selected_score(r["protocol"])] for _, r in df.iterrows()]})
     for key, g in df.groupby(GROUP_KEYS, sort=True, dropna=False):
         name = _group_name(key)
+        score = selected_score(key[4]) if requested == SELECTED else requested
         hashes = sorted(g["settings_hash"].unique())
         if len(hashes) > 1:
             detail = "; ".join(f"{h}: {sorted(g.loc[g.settings_hash == h, 'path'])}" for h in hashes)
@@ -141,7 +159,7 @@ def summarise(df: pd.DataFrame, score: str = "test_at_best_val", reference: str 
         pub_methods = g["published_method"].dropna().unique()
         out.append({
             "table": key[0], "task": key[1], "task_title": first["task_title"], "backbone": key[2],
-            "method": key[3], "metric": first["metric"], "metric_display": first["metric_display"],
+            "method": key[3], "protocol": key[4], "metric": first["metric"], "metric_display": first["metric_display"],
             "higher_is_better": bool(first["higher_is_better"]), "score": score,
             "mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else np.nan,
             "n_seeds": int(len(vals)), "seeds": _fmt_seeds(g["seed"]),
@@ -155,17 +173,18 @@ def summarise(df: pd.DataFrame, score: str = "test_at_best_val", reference: str 
         })
     summ = pd.DataFrame(out)
     summ["best"] = _mark_best(summ)
-    return add_statistics(summ, df, score, reference)
+    return add_statistics(summ, df, requested, reference)
 
 
 NO_BACKBONE = {"-", "", "none"}  # classical baselines: they compete in every backbone's group
 
 
 def competition_groups(summ: pd.DataFrame) -> list[tuple[str, str, str, pd.Index]]:
-    """The rows that compete with each other: (table, task, backbone, row index) per task and backbone.
+    """The rows that compete with each other: (table, task, backbone, row index) per task, backbone and
+    evaluation protocol.
 
-    Rows without a backbone (classical baselines) compete in every backbone group of their task; a
-    task with only such rows is one group with backbone ''. Published-only rows and rows without a
+    Rows without a backbone (classical baselines) compete in every backbone and protocol group of their task;
+    a task with only such rows is one group with backbone ''. Published-only rows and rows without a
     mean never compete.
     """
     kind = summ["row_kind"] if "row_kind" in summ else pd.Series("run", index=summ.index)
@@ -173,16 +192,17 @@ def competition_groups(summ: pd.DataFrame) -> list[tuple[str, str, str, pd.Index
     groups = []
     for (table, task), t in ours.groupby(["table", "task"], sort=False):
         free = t["backbone"].astype(str).isin(NO_BACKBONE)
-        backbones = list(t.loc[~free, "backbone"].unique())
-        if not backbones:
+        proto = t["protocol"] if "protocol" in t else pd.Series("clean", index=t.index)
+        cells = t.loc[~free, ["backbone"]].assign(protocol=proto[~free]).drop_duplicates()
+        if cells.empty:
             groups.append((table, task, "", t.index))
-        for b in backbones:
-            groups.append((table, task, b, t.index[free | (t["backbone"] == b)]))
+        for b, p in cells.itertuples(index=False):
+            groups.append((table, task, b, t.index[free | ((t["backbone"] == b) & (proto == p))]))
     return groups
 
 
 def _mark_best(summ: pd.DataFrame) -> pd.Series:
-    """True for the best mean per (table, task, backbone) (see ``competition_groups``; ties all marked)."""
+    """True for the best mean per (table, task, backbone, protocol) (see ``competition_groups``; ties all marked)."""
     best = pd.Series(False, index=summ.index)
     for _, _, _, idx in competition_groups(summ):
         g = summ.loc[idx]
@@ -277,7 +297,7 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
                 continue
             extra.append({
                 "table": ref["table"], "task": ref["task"], "task_title": ref["task_title"],
-                "backbone": "", "method": p["method"], "metric": ref["metric"],
+                "backbone": "", "method": p["method"], "protocol": "", "metric": ref["metric"],
                 "metric_display": p["metric"], "higher_is_better": bool(p["higher_is_better"]),
                 "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
                 "best": False, "ci95_t_low": np.nan, "ci95_t_high": np.nan, "paired_reference": "",
@@ -298,7 +318,7 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
 def _finish(s: pd.DataFrame) -> pd.DataFrame:
     s["best"] = _mark_best(s)
     s["_order"] = s["row_kind"].eq("published_only").astype(int)
-    s = s.sort_values(["table", "task", "_order", "backbone", "method"], kind="stable").drop(columns="_order")
+    s = s.sort_values(["table", "task", "_order", "backbone", "method", "protocol"], kind="stable").drop(columns="_order")
     return s[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
@@ -308,3 +328,24 @@ def finite(x) -> bool:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def protocol_comparison(summ: pd.DataFrame) -> pd.DataFrame:
+    """One row per (table, task, backbone, method) run under both protocols: the published number, ours under
+    ``original`` and under ``clean`` (each protocol's score and seed mean) and ``original_minus_clean``.
+    Empty when no cell ran both protocols."""
+    cols = ["table", "task", "task_title", "backbone", "method", "metric_display", "published_value",
+            "original", "clean", "original_minus_clean"]
+    ours = summ[summ["row_kind"].eq("run")] if "row_kind" in summ else summ
+    keys = ["table", "task", "backbone", "method"]
+    wide = ours.pivot_table(index=keys, columns="protocol", values="mean", aggfunc="first")
+    if not {"original", "clean"} <= set(wide.columns):
+        return pd.DataFrame(columns=cols)
+    wide = wide.dropna(subset=["original", "clean"]).reset_index()
+    first = ours.drop_duplicates(keys).set_index(keys)
+    wide["task_title"] = [first.at[tuple(k), "task_title"] for k in wide[keys].to_numpy()]
+    wide["metric_display"] = [first.at[tuple(k), "metric_display"] for k in wide[keys].to_numpy()]
+    pub = ours.groupby(keys)["published_value"].first() if "published_value" in ours else None
+    wide["published_value"] = [pub.get(tuple(k), np.nan) if pub is not None else np.nan for k in wide[keys].to_numpy()]
+    wide["original_minus_clean"] = wide["original"] - wide["clean"]
+    return wide[cols].reset_index(drop=True)

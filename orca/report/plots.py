@@ -38,11 +38,19 @@ def _errorbar(values) -> tuple[float, float]:
     return t_interval(np.asarray(values, dtype=float))
 
 
+def _labels(frame: pd.DataFrame, multi: bool, protocols: bool) -> list[str]:
+    """x labels: method (backbone when several), with the evaluation protocol when a table ran several."""
+    protos = frame["protocol"] if protocols else [""] * len(frame)
+    return [method_label(m, b, multi) + (f" [{p}]" if p else "")
+            for m, b, p in zip(frame["method"], frame["backbone"], protos)]
+
+
 def _task_axes(ax, runs: pd.DataFrame, summ: pd.DataFrame, score: str, colours: dict) -> None:
     multi = summ.loc[summ.row_kind == "run", "backbone"].astype(str).nunique() > 1
-    runs = runs.assign(label=[method_label(m, b, multi) for m, b in zip(runs["method"], runs["backbone"])])
+    protocols = "protocol" in runs and summ.loc[summ.row_kind == "run", "protocol"].nunique() > 1
+    runs = runs.assign(label=_labels(runs, multi, protocols))
     ran = summ[summ.row_kind == "run"]
-    order = [method_label(m, b, multi) for m, b in zip(ran["method"], ran["backbone"])]
+    order = _labels(ran, multi, protocols)
     paper_only = summ[(summ.row_kind == "published_only") & summ["published_value"].notna()]
     order += [f"{m} (paper)" for m in paper_only["method"]]
     sns.pointplot(data=runs, x="label", y=score, hue="label", order=order, hue_order=order[:len(ran)],
@@ -52,7 +60,7 @@ def _task_axes(ax, runs: pd.DataFrame, summ: pd.DataFrame, score: str, colours: 
         if r["tied_with_best"]:
             ax.plot(pos, r["mean"], marker="o", markersize=11, markerfacecolor="none", markeredgecolor="black",
                     linestyle="none")
-    pub_x = [order.index(method_label(m, b, multi)) for m, b in zip(ran["method"], ran["backbone"])]
+    pub_x = list(range(len(ran)))
     pub_y = list(ran["published_value"])
     pub_x += [order.index(f"{m} (paper)") for m in paper_only["method"]]
     pub_y += list(paper_only["published_value"])
@@ -74,7 +82,8 @@ def make_figure(summ: pd.DataFrame, runs: pd.DataFrame, table: str, max_cols: in
     nrows = math.ceil(n / ncols)
     fig = Figure(figsize=(4.2 * ncols, 3.8 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    score = summ.loc[summ.row_kind == "run", "score"].iloc[0]
+    used = summ.loc[summ.row_kind == "run", "score"].unique()
+    score = used[0] if len(used) == 1 else "selected"  # several protocols: each its own score (load_runs' column)
     methods = list(dict.fromkeys(summ.loc[summ.row_kind == "run", "method"]))
     colours = dict(zip(methods, sns.color_palette(PALETTE, len(methods))))
     for k, task in enumerate(tasks):

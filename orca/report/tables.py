@@ -11,7 +11,7 @@ import re
 import pandas as pd
 from tabulate import tabulate
 
-from .aggregate import finite
+from .aggregate import finite, protocol_comparison
 from .compare import BOLD_RULE
 from .stats import INTERVAL_NAME
 
@@ -22,6 +22,9 @@ SCORE_WORDS = {
     "test_last_epoch": "test score at the last epoch",
     "best_val": "best validation score",
     "best_epoch": "epoch of the best validation score",
+    "test_best_epoch_original": "best test score over epochs (the released code's test-selected epoch)",
+    "selected": "each protocol's reported score (clean: test score at the best-validation epoch; original: "
+                "best test score over epochs)",
 }
 
 
@@ -83,7 +86,8 @@ def caption_text(summ: pd.DataFrame) -> dict:
     folder = ""
     if dirs:
         folder = os.path.commonpath(dirs)
-    score = ours["score"].iloc[0] if len(ours) else "test_at_best_val"
+    used = ours["score"].unique()
+    score = used[0] if len(used) == 1 else ("selected" if len(used) else "test_at_best_val")
     return {
         "score": score, "score_words": SCORE_WORDS.get(score, score), "seeds": seeds,
         "commits": commits, "mixed": len(commits) > 1, "dirty": bool(ours["git_dirty"].any()),
@@ -112,13 +116,14 @@ def to_markdown(summ: pd.DataFrame, table: str, across: str = "") -> str:
         if r["mixed_commits"]:
             cell += " †"
         arrow = "↑" if r["higher_is_better"] else "↓"
-        row = [r["task_title"], f"{r['metric_display']} {arrow}", r["backbone"], r["method"], cell,
-               r["n_seeds"] if r["row_kind"] == "run" else "", paired_cell(r)]
+        row = [r["task_title"], f"{r['metric_display']} {arrow}", r["backbone"], r["method"], _s(r.get("protocol")),
+               cell, r["n_seeds"] if r["row_kind"] == "run" else "", paired_cell(r)]
         if pub:
             row += [_s(r["published_method"]), fmt_num(r["published_value"]), fmt_num(r["diff_vs_published"]),
                     _s(r["published_note"])]
         rows.append(row)
-    headers = ["Task", "Metric", "Backbone", "Method", "Ours (mean [95% t CI])", "Seeds", f"Δ vs {ref} [95% t CI]"]
+    headers = ["Task", "Metric", "Backbone", "Method", "Protocol", "Ours (mean [95% t CI])", "Seeds",
+               f"Δ vs {ref} [95% t CI]"]
     if pub:
         headers += ["Paper method", "Paper", "Ours − paper", "Note"]
     c = caption_text(summ)
@@ -134,7 +139,23 @@ def to_markdown(summ: pd.DataFrame, table: str, across: str = "") -> str:
         + (" † = this row mixes runs from different commits." if summ["mixed_commits"].any() else ""),
         "",
     ]
-    return "\n".join(lines) + (("\n" + across) if across else "")
+    return "\n".join(lines) + _comparison_markdown(summ) + (("\n" + across) if across else "")
+
+
+def _comparison_markdown(summ: pd.DataFrame) -> str:
+    """Published | ours (original) | ours (clean) | differences, for the cells run under both protocols."""
+    cmp = protocol_comparison(summ) if "protocol" in summ else pd.DataFrame()
+    if cmp.empty:
+        return ""
+    rows = [[r["task_title"], r["metric_display"], r["backbone"], r["method"], fmt_num(r["published_value"]),
+             fmt_num(r["original"]), fmt_num(r["clean"]), fmt_num(r["original"] - r["published_value"]),
+             fmt_num(r["original_minus_clean"])] for _, r in cmp.iterrows()]
+    headers = ["Task", "Metric", "Backbone", "Method", "Published", "Ours (original)", "Ours (clean)",
+               "Original − published", "Original − clean"]
+    return "\n".join(["", "## Protocols side by side", "",
+                      tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
+                      "original: the released code's protocol (whole training set, best test epoch, chunked metric); "
+                      "clean: validation split, test at the best-validation epoch (docs/fidelity.md).", ""])
 
 
 _TEX_ESCAPES = {
@@ -174,8 +195,8 @@ def _latex_row(r: pd.Series, pub: bool) -> str:
         cell += r"$^\dagger$"
     arrow = r"$\uparrow$" if r["higher_is_better"] else r"$\downarrow$"
     row = [tex_escape(r["task_title"]), f"{tex_escape(r['metric_display'])} {arrow}", tex_escape(r["backbone"]),
-           tex_escape(r["method"]), cell, str(r["n_seeds"]) if r["row_kind"] == "run" else "",
-           tex_escape(paired_cell(r))]
+           tex_escape(r["method"]), tex_escape(_s(r.get("protocol"))), cell,
+           str(r["n_seeds"]) if r["row_kind"] == "run" else "", tex_escape(paired_cell(r))]
     if pub:
         pv = fmt_num(r["published_value"])
         if pv and "uncertain" in str(r["published_note"]):
@@ -188,7 +209,7 @@ def to_latex(summ: pd.DataFrame, table: str, across: str = "") -> str:
     """booktabs table (\\toprule/\\midrule/\\bottomrule): mean [interval], paired $\\Delta$ vs the
     reference, bold per :data:`compare.BOLD_RULE`; ``across``: an optional LaTeX block appended."""
     pub = _has_published(summ)
-    headers = ["Task", "Metric", "Backbone", "Method", r"Ours (mean [95\% t CI])", "$n$",
+    headers = ["Task", "Metric", "Backbone", "Method", "Protocol", r"Ours (mean [95\% t CI])", "$n$",
                rf"$\Delta$ vs {tex_escape(_reference_of(summ))} [95\% t CI]"]
     if pub:
         headers += ["Paper method", "Paper", "Ours $-$ paper"]
@@ -199,7 +220,7 @@ def to_latex(summ: pd.DataFrame, table: str, across: str = "") -> str:
             body.append(r"\midrule")
         prev_task = r["task"]
         body.append(_latex_row(r, pub))
-    cols = "lllll" + "r" + "l" + ("lrr" if pub else "")
+    cols = "llllll" + "r" + "l" + ("lrr" if pub else "")
     lines = [
         r"% requires \usepackage{booktabs}",
         r"\begin{table}[t]",
@@ -217,4 +238,24 @@ def to_latex(summ: pd.DataFrame, table: str, across: str = "") -> str:
         r"\end{table}",
         "",
     ]
-    return "\n".join(lines) + (("\n" + across) if across else "")
+    return "\n".join(lines) + _comparison_latex(summ, table) + (("\n" + across) if across else "")
+
+
+def _comparison_latex(summ: pd.DataFrame, table: str) -> str:
+    """The side-by-side protocols table (see ``_comparison_markdown``) as a booktabs table; '' without one."""
+    cmp = protocol_comparison(summ) if "protocol" in summ else pd.DataFrame()
+    if cmp.empty:
+        return ""
+    head = ["Task", "Metric", "Backbone", "Method", "Published", "Ours (original)", "Ours (clean)",
+            "Original $-$ published", "Original $-$ clean"]
+    body = [" & ".join([tex_escape(r["task_title"]), tex_escape(r["metric_display"]), tex_escape(r["backbone"]),
+                        tex_escape(r["method"]), fmt_num(r["published_value"]), fmt_num(r["original"]),
+                        fmt_num(r["clean"]), fmt_num(r["original"] - r["published_value"]),
+                        fmt_num(r["original_minus_clean"])]) + r" \\" for _, r in cmp.iterrows()]
+    label = re.sub(r"[^A-Za-z0-9:_-]", "-", table)
+    caption = (f"{tex_escape(table)}: the released code's protocol (original: whole training set, best test epoch, "
+               "chunked metric) beside the clean one (validation split, test at the best-validation epoch), seed means.")
+    return "\n".join(["", r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}",
+                      rf"\label{{tab:{label}-protocols}}", r"\small", r"\begin{tabular}{llllrrrrr}", r"\toprule",
+                      " & ".join(head) + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
+                      r"\end{table}", ""])

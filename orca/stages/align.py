@@ -29,7 +29,7 @@ from ..runtime import atomic_torch_save, atomic_write_json, check_writable, pick
 from ..sources import cluster_labels, load_source
 from ..taskdata import prepare_split
 from ..tasks import Task, settings_hash, stage_settings
-from ..align.distances import make_aligner
+from ..protocols import DEFAULT_PROTOCOL, align_solver, get_protocol, make_protocol_aligner
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -43,13 +43,16 @@ def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
               data_dir: str | Path, device: str | None = None, body=None, log=print,
-              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None) -> dict:
+              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None,
+              protocol: str = DEFAULT_PROTOCOL) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
     The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
     saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
     random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
-    every epoch and a restarted job resumes from it.
+    every epoch and a restarted job resumes from it. ``protocol`` (orca.protocols): ``clean`` aligns on the
+    training part left after the validation carve with the converged solver; ``original`` on the whole
+    training set with the original's OT solver.
     """
     start = time.time()
     check_writable(Path(out_dir) / "embedder.pt")
@@ -57,7 +60,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     cfg = task.spec["align"]
     dev = pick_device(device)
     gen = seed_everything(seed)
-    data = prepare_split(task, seed, data_dir)
+    proto = get_protocol(protocol)
+    data = prepare_split(task, seed, data_dir, validation=proto.validation_split)
     pretrained = task.spec["body"]["pretrained"]
     if body is not None:
         init = body.embedding_init()
@@ -81,7 +85,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     if src_x.shape[1] != init.width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {init.width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_aligner(aligner, solver=cfg.get("solver", "converged"))
+    distance = make_protocol_aligner(aligner, proto, cfg.get("solver"))
     distance.prepare(src_x.to(dev), src_y.to(dev))
 
     optimizer = make_optimizer(cfg["optimizer"], embedder.parameters(), cfg["lr"], cfg["weight_decay"],
@@ -90,7 +94,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
     history, first_epoch = [], 0
     ckpt = Checkpointer(checkpoint_dir,
-                        f"align-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}")
+                        f"align-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{settings_hash(settings)}")
     state = ckpt.load()
     if state is not None:
         embedder.load_state_dict(state["model"])
@@ -118,7 +122,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     out_dir = Path(out_dir)
     record = {
         "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
-        "aligner": aligner, "seed": seed, "solver": cfg.get("solver", "converged"),
+        "aligner": aligner, "protocol": proto.name, "seed": seed, "solver": align_solver(proto, cfg.get("solver")),
+        "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": len(src_x),
         "settings": settings, "settings_hash": settings_hash(settings),

@@ -1,9 +1,11 @@
-"""The refine stage: fine-tune embedder + body + head on the task, select by validation score.
+"""The refine stage: fine-tune embedder + body + head on the task, report the selected epoch's test score.
 
-Records two test scores under their own names:
-- ``test_at_best_val``: test score of the weights from the epoch with the best validation score
-  (the validation split is carved from the training data; this is what tables report);
-- ``test_last_epoch``: test score after the last epoch (what the original code also printed).
+Records the test scores under their own names, per evaluation protocol (orca.protocols):
+- ``clean``: ``test_at_best_val``, the test score of the weights from the epoch with the best validation
+  score (the validation split is carved from the training data);
+- ``original`` (the released code's): the whole training set trains, the test set is scored after every
+  epoch and ``test_best_epoch_original`` is the best of those (a test-selected epoch);
+- both: ``test_last_epoch``, the test score after the last epoch (what the original code also printed).
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from .controls import freeze_except_layer_norms
 from ..checkpoint import Checkpointer, Preempted, StopFlag, rng_state, set_rng_state
 from ..data.download.fetching import file_digest
 from ..data.loaders.lazy import is_lazy, read_rows
-from ..evaluation import score
+from ..evaluation import make_scorer
 from ..losses import make_loss
 from ..metrics import get_metric
+from ..protocols import DEFAULT_PROTOCOL, get_protocol
 from ..model.network import build_model, output_shape
 from ..optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
 from ..progress import epoch_line, start_clock
@@ -56,8 +59,11 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
 
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained") -> dict:
+               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained",
+               protocol: str = DEFAULT_PROTOCOL) -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
+
+    ``protocol`` (orca.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
     task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
@@ -75,7 +81,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     metric = get_metric(task.spec["metric"])
     dev = pick_device(device)
     gen = seed_everything(seed)
-    data = prepare_split(task, seed, data_dir)
+    proto = get_protocol(protocol)
+    data = prepare_split(task, seed, data_dir, validation=proto.validation_split)
     k = num_outputs(task, data.y_train, data.info)
     body_cfg = task.spec["body"]
     pretrained = body_cfg["pretrained"] and body_mode != "random"
@@ -99,8 +106,10 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None
     forward = model if decode is None else (lambda xb: decode(model(xb)))
 
+    scorer = make_scorer(task.spec, proto, data.crop_lengths_test)
+
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
-        return score(metric, y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups=groups, ignore=ignore)
+        return scorer(y, predict(model, x, cfg["eval_batch_size"], dev, decode), groups)
 
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
@@ -114,8 +123,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     # t: the whole training state; checkpoints are snapshots of it
     t = {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0, "history": [],
          "best_val": None, "best_epoch": -1, "best_state": None}
-    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-seed{seed}-{settings_hash(settings)}"
-                        f"-{_file_digest(embedder_path)}")
+    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}"
+                        f"-{settings_hash(settings)}-{_file_digest(embedder_path)}")
 
     def snapshot() -> dict:
         return {**t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -160,35 +169,39 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                         ckpt.save(snapshot())
                         raise Preempted(f"refine stopped by signal in epoch {epoch + 1}; checkpoint {ckpt.path}")
             scheduler.epoch_done()
-            val = evaluate(data.y_val, data.x_val, data.groups_val)
+            val = evaluate(*_selection_part(data, proto.select_on))
             if is_better(val, t["best_val"], metric.higher_is_better):
                 t["best_val"], t["best_epoch"] = val, epoch
-                t["best_state"] = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
+                if proto.select_on == "val":  # the test-selected epoch's score is already known
+                    t["best_state"] = copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
             train_loss = t["running"] / num_batches
-            t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, "val": val}]
+            t["history"] = t["history"] + [{"epoch": epoch + 1, "train_loss": train_loss, proto.select_on: val}]
             t.update(epoch=epoch + 1, order=None, next_batch=0)
             log(epoch_line(f"refine {task.name} {backbone} {aligner} seed {seed}", epoch + 1, cfg["epochs"],
-                           f"loss {train_loss:.4g} val {metric.name} {val:.4g}"))
+                           f"loss {train_loss:.4g} {proto.select_on} {metric.name} {val:.4g}"))
             if t["epoch"] < cfg["epochs"]:
                 ckpt.save(snapshot())
                 if stop.requested:
                     raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
     history, best_val, best_epoch, best_state = t["history"], t["best_val"], t["best_epoch"], t["best_state"]
 
-    test_last = evaluate(data.y_test, data.x_test, data.groups_test)
-    test_best = test_last
-    if best_state is not None and best_epoch != cfg["epochs"] - 1:
-        model.load_state_dict(best_state)
-        test_best = evaluate(data.y_test, data.x_test, data.groups_test)
+    if proto.select_on == "test":  # the test set was scored every epoch: best and last come from the history
+        scores = {proto.selected_score: best_val, "test_last_epoch": history[-1]["test"], "best_epoch": best_epoch + 1}
+    else:
+        test_last = evaluate(data.y_test, data.x_test, data.groups_test)
+        test_best = test_last
+        if best_state is not None and best_epoch != cfg["epochs"] - 1:
+            model.load_state_dict(best_state)
+            test_best = evaluate(data.y_test, data.x_test, data.groups_test)
+        scores = {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
+                  "best_epoch": best_epoch + 1}
 
     dev_info = provenance(dev)
     record = {
         "task": task.name, "task_title": task.title, "suite": task.spec["suite"], "backbone": backbone,
         "body": "frozen" if body_mode == "frozen" else ("pretrained" if pretrained else "random"),
-        "method": aligner, "seed": seed, "metric": metric.name, "metric_display": metric.display,
-        "higher_is_better": metric.higher_is_better,
-        "scores": {"test_at_best_val": test_best, "test_last_epoch": test_last, "best_val": best_val,
-                   "best_epoch": best_epoch + 1},
+        "method": aligner, "protocol": proto.name, "seed": seed, "metric": metric.name,
+        "metric_display": metric.display, "higher_is_better": metric.higher_is_better, "scores": scores,
         "history": history,
         "num_train": len(data.x_train), "num_val": len(data.x_val), "num_test": len(data.x_test),
         "data_sha256": data.checksum(),
@@ -201,6 +214,13 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     atomic_write_json(out_path, record)
     ckpt.remove()
     return record
+
+
+def _selection_part(data, part: str) -> tuple:
+    """(targets, inputs, group ids) of the part scored after every epoch: ``val`` or ``test`` (a protocol's select_on)."""
+    if part == "test":
+        return data.y_test, data.x_test, data.groups_test
+    return data.y_val, data.x_val, data.groups_val
 
 
 def _batch(x_train, idx: torch.Tensor) -> torch.Tensor:

@@ -130,3 +130,19 @@ def test_make_aligner_solver_option():
     assert isinstance(make_aligner("l2", solver="original"), L2Aligner)  # no Sinkhorn: nothing to switch
     with pytest.raises(ValueError, match="converged, original"):
         make_aligner("otdd-exact", solver="geomloss")
+
+
+@pytest.mark.parametrize("name", ["otdd-exact", "otdd-gaussian"])
+def test_original_self_distance_zero_and_descent(name):
+    # identical clouds run identical cross / self updates: S(D, D) = 0 up to the source self-term, cached
+    # with the schedule of the source alone (here its class-id span is 3, the call's 5: 4e-5 in ~13)
+    xs, ys, xt = _problem(ns=120, nt=24, d=8)
+    al = make_aligner(name, solver="original")
+    al.prepare(xs, ys)
+    assert abs(float(al(xs, ys))) < 1e-5 * float(al(xt, torch.zeros(24, dtype=torch.long)))
+    x = xt.clone().requires_grad_(True)
+    v = al(x, torch.zeros(24, dtype=torch.long))
+    v.backward()
+    with torch.no_grad():
+        assert float(al(x - 0.5 * x.grad / x.grad.norm(), torch.zeros(24, dtype=torch.long))) < float(v)
+    assert al(xt.float(), torch.zeros(24, dtype=torch.long)).dtype == torch.float32

@@ -234,3 +234,49 @@ def test_published_key_method_renames_only_mapped_methods(tmp_path, pub_csv):
     assert set(summ[summ.row_kind == "published_only"].method) == {"ORCA", "FPT"}
     with pytest.raises(ValueError, match="missing fields"):
         load_runs(paths)
+
+
+def _original_run(root: Path, method, seed, best, last, backbone="minilm-l6"):
+    """An original-protocol run of iris: test-selected best and last epoch, no validation score."""
+    run = json.loads(write_run(root / "template", "default", "iris", method, seed, 0.0, backbone=backbone).read_text())
+    run["protocol"] = "original"
+    run["scores"] = {"test_best_epoch_original": best, "test_last_epoch": last, "best_epoch": 2}
+    out = root / f"results/runs/iris/{backbone}/{method}/original/seed{seed}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(run))
+    return out
+
+
+def test_each_protocol_reports_its_own_score_and_best_per_protocol(tmp_path):
+    clean = [write_run(tmp_path, "default", "iris", m, s, v)  # files without "protocol" are clean runs
+             for m, vals in {"otdd-exact": [0.02, 0.04], "no-align": [0.05, 0.07]}.items() for s, v in enumerate(vals)]
+    original = [_original_run(tmp_path, m, s, best, best + 0.1)
+                for m, vals in {"otdd-exact": [0.03, 0.05], "no-align": [0.01, 0.03]}.items()
+                for s, best in enumerate(vals)]
+    baseline = [write_run(tmp_path, "default", "iris", "xgboost", 0, 0.015, backbone="-")]
+    summ = summarise(load_runs(clean + original + baseline)).set_index(["method", "protocol"])
+    assert summ.loc[("otdd-exact", "clean"), "score"] == "test_at_best_val"
+    assert summ.loc[("otdd-exact", "clean"), "mean"] == pytest.approx(0.03)
+    assert summ.loc[("otdd-exact", "original"), "score"] == "test_best_epoch_original"
+    assert summ.loc[("no-align", "original"), "mean"] == pytest.approx(0.02)
+    # best per protocol; the backbone-free baseline (0.015) competes in each protocol's group
+    assert bool(summ.loc[("xgboost", "clean"), "best"]) and not bool(summ.loc[("otdd-exact", "clean"), "best"])
+    assert not bool(summ.loc[("no-align", "original"), "best"])  # 0.02 > 0.015
+    last = summarise(load_runs(original), score="test_last_epoch").set_index("method")
+    assert last.loc["no-align", "mean"] == pytest.approx(0.12)
+    with pytest.raises(ValueError, match="score 'test_at_best_val' missing"):
+        summarise(load_runs(original), score="test_at_best_val")
+
+
+def test_markdown_puts_the_protocols_side_by_side(tmp_path):
+    clean = [write_run(tmp_path, "default", "iris", "otdd-exact", s, v) for s, v in enumerate([0.02, 0.04])]
+    original = [_original_run(tmp_path, "otdd-exact", s, b, b) for s, b in enumerate([0.01, 0.02])]
+    build_report(clean + original, "default", tmp_path / "results", tmp_path / "reports", None)
+    md = (tmp_path / "reports" / "default.md").read_text()
+    section = md.split("## Protocols side by side")[1]
+    row = next(line for line in section.splitlines() if line.startswith("| iris"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5:7] == ["0.015", "0.03"] and cells[8] == "-0.015"  # original, clean, original - clean
+    assert set(pd.read_csv(tmp_path / "results" / "default.csv")["protocol"]) == {"original", "clean"}
+    tex = (tmp_path / "reports" / "default.tex").read_text()
+    assert r"\label{tab:default-protocols}" in tex and "0.015 & 0.03 &  & -0.015" in tex

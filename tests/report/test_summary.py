@@ -215,7 +215,7 @@ def test_table_rule_writes_the_summary(tmp_path):
 
     aurocs = {"iris": (0.10, 0.20), "wine": (0.30, 0.10), "wdbc": (0.05, 0.04)}  # (ORCA, XGBoost) 1 - AUROC
     for task, (orca, xgb) in aurocs.items():  # where the rule looks for them
-        write_run(tmp_path, task, "otdd-exact", 0, orca, rel=f"results/runs/{task}/minilm-l6/otdd-exact/seed0.json")
+        write_run(tmp_path, task, "otdd-exact", 0, orca, rel=f"results/runs/{task}/minilm-l6/otdd-exact/clean/seed0.json")
         write_run(tmp_path, task, "xgboost", 0, xgb, rel=f"results/baselines/{task}/xgboost/seed0.json")
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg.update(benchmarks=[str(REPO / "benchmarks")], cache_dir=str(tmp_path / "cache"), targets=["s"])
@@ -235,3 +235,17 @@ def test_table_rule_writes_the_summary(tmp_path):
     assert r["n_datasets"] == 3
     assert "## Average improvement over XGBoost" in (tmp_path / "reports" / "s.md").read_text()
     assert "wrote results/s_summary.csv" in (tmp_path / "logs" / "report" / "s.log").read_text()
+
+
+def test_summary_of_a_table_with_both_protocols_uses_the_original_runs(tmp_path):
+    # t1: clean ORCA 0.30 vs XGBoost 0.20 (-0.10); original ORCA 0.10 (+0.10): the summary takes the original runs
+    files = [write_run(tmp_path, "t1", "xgboost", 0, 0.20), write_run(tmp_path, "t1", "otdd-exact", 0, 0.30)]
+    p = write_run(tmp_path, "t1", "otdd-exact", 0, 0.0, rel="t1/roberta-base/otdd-exact/original/seed0.json")
+    run = json.loads(p.read_text())
+    run.update(protocol="original", scores={"test_best_epoch_original": 0.10, "test_last_epoch": 0.10})
+    p.write_text(json.dumps(run))
+    spec = {"improvement_over": "xgboost", "groups": {"g": {"tasks": ["t1"]}}}
+    build_report(files + [p], "s", tmp_path / "results", tmp_path / "reports", None, summary=spec)
+    df = pd.read_csv(tmp_path / "results" / "s_summary.csv")
+    ours = df[df["method"] == "otdd-exact"]
+    assert len(ours) == 1 and ours["mean_improvement"].item() == pytest.approx(0.10)

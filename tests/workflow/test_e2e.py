@@ -76,12 +76,12 @@ def test_tables_and_plots_are_written(finished_run):
     for ext in ("tex", "md", "png", "pdf"):
         assert (tmp / "reports" / f"smoke.{ext}").stat().st_size > 0
     assert r"\toprule" in (tmp / "reports" / "smoke.tex").read_text()
-    run = json.loads((tmp / "results/runs/my-iris/minilm-l6/otdd-gaussian/seed0.json").read_text())
-    assert run["embedder"].endswith("otdd-gaussian/seed0/embedder.pt")
+    run = json.loads((tmp / "results/runs/my-iris/minilm-l6/otdd-gaussian/clean/seed0.json").read_text())
+    assert run["embedder"].endswith("otdd-gaussian/clean/seed0/embedder.pt")
     assert run["scores"]["test_at_best_val"] == pytest.approx(
         ours[(ours.task == "my-iris") & (ours.method == "otdd-gaussian")]["mean"].item())
     assert list((tmp / "results/benchmarks/refine").rglob("*.tsv")), "per-job benchmark timing missing"
-    control = json.loads((tmp / "results/runs/digits/minilm-l6/frozen-body/seed0.json").read_text())
+    control = json.loads((tmp / "results/runs/digits/minilm-l6/frozen-body/clean/seed0.json").read_text())
     assert control["body"] == "frozen" and control["embedder"] is None  # a control is never aligned
     assert not (tmp / "cache/align/digits/minilm-l6/frozen-body").exists()
 
@@ -115,3 +115,18 @@ def test_unknown_aligner_fails_before_any_job(tmp_path):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "tables.smoke.aligners: unknown aligner 'otdd-fast-please'" in out and "otdd-exact" in out
+
+
+def test_a_table_runs_both_protocols_side_by_side(tmp_path):
+    config = tiny_config(tmp_path, protocols=["original", "clean"], targets=["both"],
+                         tables={"both": {"tasks": ["my-iris"], "backbones": ["minilm-l6"], "aligners": ["none"],
+                                          "seeds": [0]}})
+    snakemake(tmp_path, config)
+    runs = {p: json.loads((tmp_path / f"results/runs/my-iris/minilm-l6/none/{p}/seed0.json").read_text())
+            for p in ("original", "clean")}
+    assert runs["original"]["num_val"] == 0 and runs["clean"]["num_val"] > 0
+    table = pd.read_csv(tmp_path / "results" / "both.csv").set_index("protocol")
+    assert table.loc["original", "score"] == "test_best_epoch_original"
+    assert table.loc["original", "mean"] == pytest.approx(runs["original"]["scores"]["test_best_epoch_original"])
+    assert table.loc["clean", "mean"] == pytest.approx(runs["clean"]["scores"]["test_at_best_val"])
+    assert "Protocols side by side" in (tmp_path / "reports" / "both.md").read_text()

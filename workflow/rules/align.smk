@@ -1,5 +1,6 @@
 # Align: train the embedder of (task, backbone) towards the source features with one aligner.
-# Keyed on task, backbone, aligner, seed and the align settings (params) only: refine settings never rerun it.
+# Keyed on task, backbone, aligner, evaluation protocol (orca/protocols.py), seed and the align settings (params)
+# only: refine settings never rerun it.
 
 
 rule align:
@@ -8,8 +9,8 @@ rule align:
         source=f"{CACHE}/sources/{{backbone}}.npz",
         embeddings=f"{CACHE}/sources/{{backbone}}.embeddings.pt",
     output:
-        embedder=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/embedder.pt",
-        record=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}/align.json",
+        embedder=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}/embedder.pt",
+        record=f"{CACHE}/align/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}/align.json",
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "align"),
@@ -17,9 +18,9 @@ rule align:
         data_dir=DATA_DIR,
         checkpoints=f"{CACHE}/checkpoints",
     log:
-        f"{LOGS}/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
+        f"{LOGS}/align/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/align/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/align/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
         mem_mb=resources_of("mem_mb"),
@@ -27,6 +28,6 @@ rule align:
         gpu=resources_of("gpus"),
     shell:
         "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
-        " --seed {wildcards.seed} --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"
+        " --seed {wildcards.seed} --protocol {wildcards.protocol} --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"
         " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"

@@ -22,6 +22,7 @@ os.environ["ORCA_REHEARSAL"] = "1" if config.get("rehearsal") else "0"
 wildcard_constraints:
     seed=r"\d+",
     task=r"[a-z0-9][a-z0-9._-]*",
+    protocol=r"original|clean",
 
 
 def table_targets(name):

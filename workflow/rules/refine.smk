@@ -4,7 +4,8 @@
 def aligned_embedder(wildcards):
     if not GRID.trains_embedder(wildcards.aligner):
         return []
-    return f"{CACHE}/align/{wildcards.task}/{wildcards.backbone}/{wildcards.aligner}/seed{wildcards.seed}/embedder.pt"
+    w = wildcards
+    return f"{CACHE}/align/{w.task}/{w.backbone}/{w.aligner}/{w.protocol}/seed{w.seed}/embedder.pt"
 
 
 rule refine:
@@ -12,7 +13,7 @@ rule refine:
         ready=f"{CACHE}/data-ready/{{task}}.ok",
         embedder=aligned_embedder,
     output:
-        f"{RESULTS}/runs/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.json",
+        f"{RESULTS}/runs/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.json",
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "refine"),
@@ -21,9 +22,9 @@ rule refine:
         data_dir=DATA_DIR,
         checkpoints=f"{CACHE}/checkpoints",
     log:
-        f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.log",
+        f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{aligner}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
         mem_mb=resources_of("mem_mb"),
@@ -31,7 +32,7 @@ rule refine:
         gpu=resources_of("gpus"),
     shell:
         "orca refine --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
-        " --seed {wildcards.seed} {params.embedder} --out {output} --data-dir {params.data_dir}"
+        " --seed {wildcards.seed} --protocol {wildcards.protocol} {params.embedder} --out {output} --data-dir {params.data_dir}"
         " --overrides {params.overrides:q} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"
 

@@ -39,7 +39,7 @@ for _name in config["tables"]:
         params:
             table=_name,
             published=f"--published {config['published_csv']}" if config.get("published_csv") else "",
-            score=config["tables"][_name].get("score", "test_at_best_val"),
+            score=config["tables"][_name].get("score", "selected"),
             summary=json.dumps(config["tables"][_name].get("summary"), sort_keys=True),
             title=config["tables"][_name].get("title", _name),
             protocol=protocol_words(config, _name),

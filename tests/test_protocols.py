@@ -1,0 +1,80 @@
+"""Evaluation protocols as data, the one hook through which a protocol picks the align solver, and the grid
+that carries the protocol in its paths."""
+import pytest
+import yaml
+
+from orca import protocols
+from orca.protocols import PROTOCOLS, get_protocol, make_protocol_aligner, selected_score
+
+
+def test_original_protocol_is_the_released_codes_and_clean_is_todays():
+    orig, clean = PROTOCOLS["original"], PROTOCOLS["clean"]
+    # ORCA main.py with valid_split False: no validation carve, val_loader = test_loader, test-selected best
+    assert (orig.validation_split, orig.select_on, orig.chunked_metric) == (False, "test", True)
+    assert (orig.metric_variant, orig.align_solver) == ("original", "original")
+    assert selected_score("original") == "test_best_epoch_original"
+    assert (clean.validation_split, clean.select_on, clean.chunked_metric) == (True, "val", False)
+    assert (clean.metric_variant, clean.align_solver) == ("clean", "converged")
+    assert selected_score("clean") == "test_at_best_val"
+    with pytest.raises(ValueError, match="unknown evaluation protocol 'test-tuned'; allowed: original, clean"):
+        get_protocol("test-tuned")
+
+
+def test_the_protocol_picks_the_align_solver(monkeypatch):
+    calls = []
+
+    def fake_make_aligner(name, solver="converged", **options):
+        calls.append((name, solver, options))
+        return name
+
+    monkeypatch.setattr("orca.align.distances.make_aligner", fake_make_aligner)
+    make_protocol_aligner("otdd-exact", "clean")
+    make_protocol_aligner("otdd-exact", "original")
+    make_protocol_aligner("otdd-exact", "clean", task_solver="original")  # a task file's align.solver wins
+    assert calls == [("otdd-exact", "converged", {}), ("otdd-exact", "original", {}), ("otdd-exact", "original", {})]
+
+
+def test_default_protocol_is_clean():
+    assert protocols.DEFAULT_PROTOCOL == "clean"
+
+
+def _config(**table_extra):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    cfg["benchmarks"] = [str(repo / "benchmarks")]
+    cfg["tables"] = {"t": {"tasks": ["iris"], "backbones": ["minilm-l6"], "aligners": ["none", "l2"], "seeds": [0],
+                           **table_extra}}
+    cfg["targets"] = ["t"]
+    return cfg
+
+
+def test_the_grid_plans_every_protocols_paths():
+    from orca.workflow_support import Grid
+
+    both = Grid({**_config(), "protocols": ["original", "clean"]}).table_runs("t", "results")
+    assert both == [f"results/runs/iris/minilm-l6/{al}/{pr}/seed0.json"
+                    for al in ("none", "l2") for pr in ("original", "clean")]
+    # default: clean only; a table's own list wins over the top-level one
+    assert Grid(_config()).table_runs("t", "r") == ["r/runs/iris/minilm-l6/none/clean/seed0.json",
+                                                     "r/runs/iris/minilm-l6/l2/clean/seed0.json"]
+    own = Grid({**_config(protocols=["original"]), "protocols": ["clean"]}).table_runs("t", "r")
+    assert all("/original/" in p for p in own)
+
+
+def test_paper_grid_runs_the_original_protocol_and_the_default_table_the_clean_one():
+    from pathlib import Path
+
+    from snakemake.utils import validate
+
+    repo = Path(__file__).resolve().parents[1]
+    schema = str(repo / "workflow" / "schemas" / "config.schema.yaml")
+    paper = yaml.safe_load((repo / "config" / "paper.yaml").read_text())
+    default = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    validate(paper, schema)
+    validate(default, schema)
+    assert paper["protocols"] == ["original"] and default["protocols"] == ["clean"]
+    bad = {**default, "protocols": ["test-tuned"]}
+    with pytest.raises(Exception, match="test-tuned"):
+        validate(bad, schema)
