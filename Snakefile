@@ -2,6 +2,7 @@
 #   snakemake                      build the tables listed under `targets` in config/config.yaml
 #   snakemake table_default        build one table (or ask for its file: results/default.csv)
 #   snakemake --profile slurm      the same on a SLURM cluster
+#   snakemake --configfile config/rehearsal.yaml -c2   every paper table on stand-in data (README: Rehearsal)
 #   snakemake --report reports/report.html   the HTML report of the built tables (after a run)
 import os
 
@@ -31,3 +32,4 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/refine.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/warm_worker.smk"
+include: "workflow/rules/rehearsal.smk"

@@ -149,8 +149,11 @@ def provenance(device=None) -> dict:
     torch = sys.modules.get("torch")  # only what the job itself loaded: a baseline never imports torch
     if device is not None and device.type == "cuda":
         dev = f"{dev} ({torch.cuda.get_device_name(device)})"
+    from .rehearsal import active as rehearsal
+
     return {
         **git_state(),
+        **({"rehearsal": True} if rehearsal() else {}),  # a rehearsal's record says so (orca.rehearsal)
         "packages": versions,
         "python": sys.version.split()[0],
         "host": platform.node(),

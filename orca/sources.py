@@ -66,12 +66,24 @@ def cluster_labels(xs: np.ndarray, k: int = 10, seed: int = 0) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(xs).astype(np.int64)
 
 
+def tokenizer_location(body) -> str:
+    """Where the body's tokenizer is read from: its own files; in a rehearsal (tiny random bodies, no
+    hub) the offline MiniLM (BERT uncased WordPiece) tokenizer, whose ids fit every text body's vocabulary."""
+    from .rehearsal import active as rehearsal
+
+    if rehearsal():
+        from .model.backbones import get_backbone_spec
+
+        return get_backbone_spec("minilm-l6").location()
+    return body.spec.location()
+
+
 @torch.no_grad()
 def embed_text(body, sentences: list[str], max_tokens: int = 64, batch_size: int = 128) -> np.ndarray:
     """Mean over real tokens of the body's input embeddings, (len(sentences), D)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(body.spec.location())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_location(body))
     out = []
     for i in range(0, len(sentences), batch_size):
         enc = tokenizer(sentences[i: i + batch_size], padding=True, truncation=True, max_length=max_tokens,

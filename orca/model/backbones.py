@@ -238,9 +238,17 @@ def load_body(name: str, pretrained: bool = True, config_overrides: dict | None 
     weights (the original wrappers' ``from_scratch``: ``AutoModel.from_config``), drawn from ``seed`` without
     touching the global random stream, so align and refine jobs of one seed build the same random body;
     ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it for tests. ``dropout``: see ``body_config``.
+    In a rehearsal (``orca.rehearsal.active``) every body is a tiny random one of the same architecture; its
+    stand-in for the pretrained weights is one fixed draw (``orca.rehearsal.BODY_SEED``), the same in every job.
     """
     from transformers import AutoModel
 
+    from ..rehearsal import BODY_SEED, body_overrides
+    from ..rehearsal import active as rehearsal
+
+    if rehearsal():
+        config_overrides = body_overrides(name, config_overrides)
+        pretrained, seed = False, (BODY_SEED if pretrained else seed)
     spec = get_backbone_spec(name)
     config = body_config(name, pretrained, config_overrides, dropout)
     if pretrained:

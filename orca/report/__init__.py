@@ -47,11 +47,13 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     ``reference``: the method every other one is paired with (naive fine-tuning, ``none``).
     Returns ``{kind: written path}``.
     """
+    from ..rehearsal.marking import check_runs, mark_frame, title
     from .html import to_html
     from .plots import render_figure, render_profile
     from .profiles import across_latex, across_markdown, profile_curves, performance_ratios, rank_table
     from .tables import to_csv_text, to_latex, to_markdown
 
+    check_runs(run_files)  # rehearsal and real runs never share a table
     runs = load_runs(run_files, default_table=table)
     runs = runs[runs["table"] == table]
     if runs.empty:
@@ -63,15 +65,16 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     curves = profile_curves(performance_ratios(ours))
 
     # render everything before writing anything
-    texts = {"csv": to_csv_text(summ), "md": to_markdown(summ, table, across_markdown(ranks)),
-             "tex": to_latex(summ, table, across_latex(ranks, table)),
-             "ranks_csv": to_csv_text(ranks), "profile_csv": to_csv_text(curves)}
+    shown = title(table)  # marked in a rehearsal (orca.rehearsal.marking)
+    texts = {"csv": to_csv_text(mark_frame(summ)), "md": to_markdown(summ, shown, across_markdown(ranks)),
+             "tex": to_latex(summ, shown, across_latex(ranks, table)),
+             "ranks_csv": to_csv_text(mark_frame(ranks)), "profile_csv": to_csv_text(mark_frame(curves))}
     if summary is not None:
         texts.update(_summary_texts(ours, table, summary, published, texts))
-    texts["html"] = to_html(texts["md"], table)
-    figs = render_figure(summ, runs, table)
+    texts["html"] = to_html(texts["md"], shown)
+    figs = render_figure(summ, runs, shown)
     payload = {k: v.encode("utf-8") for k, v in texts.items()} | figs
-    payload |= {f"profile_{k}": v for k, v in render_profile(curves, table).items()}
+    payload |= {f"profile_{k}": v for k, v in render_profile(curves, shown).items()}
     targets = report_targets(table, results_dir, reports_dir, summary is not None)
     for k, path in targets.items():
         atomic_write_bytes(path, payload[k])
@@ -80,12 +83,13 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
 
 def _summary_texts(ours, table: str, spec: dict, published, texts: dict[str, str]) -> dict[str, str]:
     """The summary CSV, and the Markdown and LaTeX of ``texts`` with the summary section appended."""
+    from ..rehearsal.marking import mark_frame
     from .summary import build_summary, summary_latex, summary_markdown
     from .tables import to_csv_text
 
     df = build_summary(_one_protocol(ours, spec["improvement_over"]), table, spec, published)
     ref = spec["improvement_over"]
-    return {"summary_csv": to_csv_text(df), "md": texts["md"] + "\n" + summary_markdown(df, ref),
+    return {"summary_csv": to_csv_text(mark_frame(df)), "md": texts["md"] + "\n" + summary_markdown(df, ref),
             "tex": texts["tex"] + "\n" + summary_latex(df, table, ref)}
 
 

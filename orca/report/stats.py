@@ -71,5 +71,7 @@ def paired_difference(method: pd.Series, reference: pd.Series, higher_is_better:
     d = (method.loc[shared].astype(float) - reference.loc[shared].astype(float)).to_numpy()
     if len(d) == 0:
         return Paired(math.nan, math.nan, math.nan, 0, "")
+    if not np.isfinite(d).all():  # a run scored inf (e.g. MAE8 without a scored pair): no comparison
+        return Paired(math.nan, math.nan, math.nan, len(d), "")
     low, high = t_interval(d, level)
     return Paired(float(d.mean()), low, high, len(d), verdict(low, high, higher_is_better))

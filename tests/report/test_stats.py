@@ -55,3 +55,9 @@ def test_pairing_removes_the_seed_effect():
 def test_no_shared_seed_gives_nothing():
     p = paired_difference(pd.Series([0.1], index=[0]), pd.Series([0.2], index=[1]), False)
     assert p.n == 0 and math.isnan(p.diff) and p.verdict == ""
+
+
+def test_paired_difference_with_an_infinite_score_is_undefined_not_an_error():
+    """Found by the rehearsal: a run scored inf (MAE8 without a scored pair) made every table report fail."""
+    p = paired_difference(pd.Series([math.inf], index=[0]), pd.Series([math.inf], index=[0]), higher_is_better=False)
+    assert p.n == 1 and math.isnan(p.diff) and p.verdict == ""

@@ -1,9 +1,9 @@
 # Config validation, task loading and grid expansion shared by every rule file.
 import json
-import os
 
 from snakemake.utils import validate
 
+from orca.rehearsal import announce as announce_rehearsal
 from orca.report import report_targets
 from orca.workflow_support import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
 
@@ -13,8 +13,9 @@ CACHE = config["cache_dir"]
 RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]
 DATA_DIR = GRID.data_dir
-LOGS = "logs"
+LOGS = config.get("logs_dir", "logs")
 CONDA_ENV = "../envs/orca.yaml"  # relative to the rule files; used with --software-deployment-method conda
+announce_rehearsal(bool(config.get("rehearsal")))  # config/rehearsal.yaml: every job knows (orca.rehearsal)
 
 
 wildcard_constraints:
@@ -51,6 +52,11 @@ def resources_of(key):
 def data_dir(wildcards):
     """The data folder (a function: a plain string that prefixes output paths reads as a hard-coded path)."""
     return DATA_DIR
+
+
+def standin_stamp(wildcards):
+    """Rehearsal runs only (config rehearsal: true): the task's stand-in raw data (rule standin) come first."""
+    return [f"{CACHE}/standins/{wildcards.task}.json"] if config.get("rehearsal") else []
 
 
 def prepared_stamp(wildcards):

@@ -3,6 +3,8 @@
 
 
 rule prepare:
+    input:
+        standin_stamp,
     output:
         stamp=f"{CACHE}/prepared/{{task}}.json",
     params:
@@ -21,6 +23,7 @@ rule prepare:
 rule fetch:
     input:
         prepared_stamp,
+        standin_stamp,
     output:
         touch_file=f"{CACHE}/data-ready/{{task}}.ok",
     params:

@@ -141,9 +141,6 @@ def write_offline_copy(dataset_id: int, offline_copy: str, did_dir: Path) -> lis
     complete). The client itself adds its pickle caches on first read.
     Returns the written paths.
     """
-    import arff
-    import openml
-
     if offline_copy not in OFFLINE_COPIES:
         raise ValueError(f"unknown offline_copy {offline_copy!r}; allowed: {sorted(OFFLINE_COPIES)}")
     expected_id, build = OFFLINE_COPIES[offline_copy]
@@ -152,12 +149,23 @@ def write_offline_copy(dataset_id: int, offline_copy: str, did_dir: Path) -> lis
             f"offline_copy {offline_copy!r} is OpenML dataset {expected_id}, not {dataset_id}"
         )
     df, meta = build()
+    note = (f"Offline copy of OpenML dataset {dataset_id} ({meta['name']}) rebuilt by orca-bench "
+            f"from scikit-learn {_sklearn_version()} ({offline_copy}).")
+    return write_cache_entry(dataset_id, df, meta, did_dir, note)
+
+
+def write_cache_entry(dataset_id: int, df: pd.DataFrame, meta: dict, did_dir: Path, note: str) -> list[Path]:
+    """Write ``df`` as the openml client's cache entry of ``dataset_id`` (see :func:`write_offline_copy`).
+
+    ``meta``: name, target column, ``nominal`` {column: category list}, optional creator / upload_date.
+    """
+    import arff
+    import openml
+
     nominal = meta["nominal"]
     did_dir.mkdir(parents=True, exist_ok=True)
 
     attributes = [(c, nominal[c] if c in nominal else "REAL") for c in df.columns]
-    note = (f"Offline copy of OpenML dataset {dataset_id} ({meta['name']}) rebuilt by orca-bench "
-            f"from scikit-learn {_sklearn_version()} ({offline_copy}).")
     arff_text = arff.dumps({"relation": meta["name"], "description": note,
                             "attributes": attributes, "data": df.values.tolist()})
     arff_bytes = arff_text.encode("utf-8")
