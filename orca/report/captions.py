@@ -11,15 +11,16 @@ __all__ = ["protocol_words", "run_commits"]
 
 
 def protocol_words(config: dict, table: str) -> str:
-    """One line: the table's protocol (``protocol`` key when the table has one), score, config overrides."""
+    """One line: the table's evaluation protocols (its ``protocols``, else the config's, else ``clean``), the score
+    it reports, and the config overrides on top of the task files."""
     t = config["tables"][table]
-    parts = []
-    if t.get("protocol"):
-        parts.append(f"protocol {t['protocol']}")
-    parts.append(f"score {t.get('score', 'test_at_best_val')}")
+    protocols = t.get("protocols") or config.get("protocols") or ["clean"]
+    score = t.get("score", "selected")
+    if score == "selected":
+        score = "each protocol's own (clean: test at the best-validation epoch; original: best test epoch)"
     overrides = config.get("overrides") or {}
-    parts.append(f"task-file settings{' with overrides ' + json.dumps(overrides, sort_keys=True) if overrides else ''}")
-    return "; ".join(parts)
+    settings = f"task-file settings{' with overrides ' + json.dumps(overrides, sort_keys=True) if overrides else ''}"
+    return "; ".join([f"protocol {', '.join(protocols)}", f"score {score}", settings])
 
 
 def run_commits(paths) -> str:

@@ -39,15 +39,16 @@ def write_runs(tmp: Path, config_path: Path, table: str = "tiny", commit: str = 
     paths = []
     for rel in grid.table_runs(table, config["results_dir"]):
         parts = Path(rel).parts
-        if parts[1] == "runs":
-            task, backbone, method, seed = parts[2], parts[3], parts[4], int(parts[5][4:-5])
-        else:
-            task, backbone, method, seed = parts[2], "-", parts[3], int(parts[4][4:-5])
+        if parts[1] == "runs":  # runs/<task>/<backbone>/<method>/<protocol>/seed<k>.json (RUN_PATH)
+            task, backbone, method, protocol = parts[2:6]
+        else:  # baselines/<task>/<method>/seed<k>.json (BASELINE_PATH): fitted on the clean split
+            task, backbone, method, protocol = parts[2], "-", parts[3], "clean"
+        seed = int(parts[-1][4:-5])
         shared = np.random.default_rng(seed).normal(0, 0.01)  # what the seed's split does to every method
         own = np.random.default_rng([seed, list(MEANS).index(method)]).normal(0, 0.003)
         value = MEANS[method] + (0.02 if task == "wine" else 0.0) + shared + own
         run = {"task": task, "task_title": f"{task} title", "backbone": backbone, "method": method, "seed": seed,
-               "metric": "one_minus_auroc", "metric_display": "1 - AUROC", "higher_is_better": False,
+               "protocol": protocol, "metric": "one_minus_auroc", "metric_display": "1 - AUROC", "higher_is_better": False,
                "scores": {"test_at_best_val": value, "test_last_epoch": value, "best_val": value, "best_epoch": 1},
                "wall_time_s": 1.0, "settings_hash": "fab0",
                "provenance": {"git_commit": commit, "git_dirty": False, "run_file": rel}}

@@ -17,6 +17,9 @@ def test_run_commits_and_protocol(tmp_path):
     files = sorted(tmp_path.glob("*.json"))
     assert run_commits(files) == "aaa+dirty, bbb"
     assert run_commits(files + [tmp_path / "missing.json"]) == "runs not finished yet"
-    cfg = {"tables": {"t": {"score": "test_last_epoch", "protocol": "paper"}}, "overrides": {"refine": {"epochs": 2}}}
+    cfg = {"tables": {"t": {"score": "test_last_epoch", "protocols": ["original"]}},
+           "overrides": {"refine": {"epochs": 2}}}
     words = protocol_words(cfg, "t")
-    assert words.startswith("protocol paper; score test_last_epoch") and '"epochs": 2' in words
+    assert words.startswith("protocol original; score test_last_epoch") and '"epochs": 2' in words
+    both = protocol_words({"protocols": ["original", "clean"], "tables": {"t": {}}}, "t")
+    assert both.startswith("protocol original, clean; score each protocol's own") and "overrides" not in both

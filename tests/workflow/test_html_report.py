@@ -89,7 +89,7 @@ def test_report_renders_in_chromium(report_html):
         assert _not_blank(shot)
         b.evaluate("document.querySelector('a[iconname=information-circle]').click() || true")
         caption = b.wait_for("document.body.innerText.includes('Commit(s) of the runs') && document.body.innerText")
-        assert "0123abcd" in caption and "Seeds: 0, 1, 2" in caption and "score test_at_best_val" in caption
+        assert "0123abcd" in caption and "Seeds: 0, 1, 2" in caption and "Evaluation: protocol clean" in caption
         assert b.console_errors() == []
 
 
