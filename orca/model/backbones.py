@@ -243,11 +243,11 @@ def load_body(name: str, pretrained: bool = True, config_overrides: dict | None 
     """
     from transformers import AutoModel
 
-    from ..rehearsal import BODY_SEED, body_overrides
+    from ..rehearsal import BODY_SEED
     from ..rehearsal import active as rehearsal
 
     if rehearsal():
-        config_overrides = body_overrides(name, config_overrides)
+        config_overrides = {**tiny_config(name), **(config_overrides or {})}  # tiny, same architecture
         pretrained, seed = False, (BODY_SEED if pretrained else seed)
     spec = get_backbone_spec(name)
     config = body_config(name, pretrained, config_overrides, dropout)

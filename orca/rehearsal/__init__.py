@@ -6,7 +6,7 @@ read here (:func:`active`) and nowhere else. While it is set:
 
 - fetch skips checksum and size checks of raw files, and says so (``orca.data.download.fetching.verify``);
 - every body is a tiny, seeded, randomly initialised copy of its real architecture
-  (``orca.model.backbones.load_body``, :func:`body_overrides`);
+  (``orca.model.backbones.load_body``);
 - every table output is marked as a rehearsal (:mod:`orca.rehearsal.marking`).
 
 Stand-in raw data, in each row's real layout, are written by :mod:`orca.rehearsal.standins`
@@ -30,10 +30,3 @@ def announce(on: bool) -> None:
 def active() -> bool:
     """True when this process runs for a rehearsal (``ORCA_REHEARSAL=1``)."""
     return os.environ.get(ENV_FLAG, "").strip().lower() in ("1", "true", "yes")
-
-
-def body_overrides(name: str, config_overrides: dict | None) -> dict:
-    """The tiny config of backbone ``name`` (``tiny_config``) with the caller's overrides on top."""
-    from ..model.backbones import tiny_config
-
-    return {**tiny_config(name), **(config_overrides or {})}

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.loaders.arrays import FIELDS, _args, _extra_specs, _root, _specs, detect_format, parse_slice
 from .containers import container_bytes, write_container, write_tar
-from .standins import Size, register_writer
+from .registry import Size, register_writer
 
 
 def _unslice(shape: tuple, text: str | None) -> tuple:

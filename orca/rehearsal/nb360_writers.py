@@ -21,7 +21,7 @@ import numpy as np
 from ..data.preparation.prepare import prepare_root, resolve_args
 from ..runtime import atomic_write_bytes
 from .containers import write_tar
-from .standins import Size, register_writer
+from .registry import Size, register_writer
 
 
 def _root_and_args(task, data_dir: Path) -> tuple[Path, dict]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 from ..data.loaders.openml_tabular import dataset_cache_dir, openml_cache, write_cache_entry
-from .standins import Size, register_writer
+from .registry import Size, register_writer
 
 CLASSES = ["a", "b", "c"]
 

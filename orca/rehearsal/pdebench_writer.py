@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.loaders.hdf5_pde import _args, file_path
 from ..runtime import atomic_output
-from .standins import Size, register_writer
+from .registry import Size, register_writer
 
 
 def _space(task, a: dict) -> tuple:

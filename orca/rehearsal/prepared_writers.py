@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.preparation.prepare import prepare_root, resolve_args
 from ..runtime import atomic_write_bytes, atomic_write_text
-from .standins import Size, register_writer
+from .registry import Size, register_writer
 
 N_GENES = 3008  # DrugCell's mutation vector length
 N_BITS = 2048  # Morgan fingerprint bits

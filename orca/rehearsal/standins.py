@@ -14,39 +14,10 @@ task settings does nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from ..runtime import atomic_write_json
-
-
-@dataclass(frozen=True)
-class Size:
-    """Samples per split of a stand-in (before any windowing or chunking of a prepare step)."""
-
-    train: int = 24
-    test: int = 8
-    seed: int = 0
-
-    def rng(self, salt: str = "") -> np.random.Generator:
-        return np.random.default_rng([self.seed, sum(map(ord, salt))])
-
-
-Writer = Callable[["object", Path, Size], list[Path]]
-WRITERS: dict[str, Writer] = {}
-
-
-def register_writer(kind: str, name: str):
-    """Decorator: ``writer(task, data_dir, size) -> written paths`` for ``loader`` or ``prepare`` ``name``."""
-
-    def deco(fn: Writer) -> Writer:
-        WRITERS[f"{kind}:{name}"] = fn
-        return fn
-
-    return deco
+from .registry import WRITERS, Size, register_writer  # noqa: F401  (Size, register_writer: re-exported)
 
 
 def writer_key(task) -> str:
@@ -75,7 +46,10 @@ def _claim(data_dir: Path) -> None:
     marker.write_text("Stand-in data written by orca.rehearsal: random values in the real layouts, not data.\n")
 
 
-def write_standins(task, data_dir: Path, size: Size = Size(), record: Path | None = None) -> list[Path]:
+DEFAULT_SIZE = Size()
+
+
+def write_standins(task, data_dir: Path, size: Size = DEFAULT_SIZE, record: Path | None = None) -> list[Path]:
     """Write ``task``'s stand-in raw files under ``data_dir``; return their paths.
 
     ``record``: where to write the list of written files (default ``<data_dir>/standins/<task>.json``).
