@@ -2,14 +2,18 @@
 
 A checkpoint file is keyed by the stage's settings hash, so a job whose settings changed never
 resumes from a stale one. It is written atomically (temporary file + rename) and removed once the
-job's result has been written. SLURM sends SIGTERM at its time limit and before preemption
+job's result has been written. Saves at an epoch's end happen at most every ``every_s`` seconds
+(``--checkpoint-every``, default 60 s, so a crash loses at most a minute plus the epoch under way, and a
+run of seconds-long epochs does not spend a fifth of its time writing checkpoints). SLURM sends SIGTERM at its time limit and before preemption
 (SIGUSR1 where ``--signal`` asks for it): the loop then saves at the next safe point and exits
 with ``EXIT_PREEMPTED`` so the scheduler (or Snakemake's retries) can start it again.
 """
 from __future__ import annotations
 
+import os
 import random
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,22 @@ import torch
 from .runtime import atomic_torch_save
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"
+#: Seconds between epoch-end checkpoints unless ``--checkpoint-every`` (or $ORCA_CHECKPOINT_EVERY_S) says otherwise.
+DEFAULT_EVERY_S = 60.0
+
+
+def default_every_s() -> float:
+    """$ORCA_CHECKPOINT_EVERY_S, else DEFAULT_EVERY_S; a value that is not a number >= 0 raises ValueError."""
+    raw = os.environ.get("ORCA_CHECKPOINT_EVERY_S", "").strip()
+    if not raw:
+        return DEFAULT_EVERY_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"ORCA_CHECKPOINT_EVERY_S={raw!r} is not a number of seconds >= 0; unset it or set e.g. 60")
+    return value
 
 
 class Preempted(SystemExit):
@@ -46,10 +66,15 @@ def set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 
 class Checkpointer:
-    """Save/load one job's training state at ``<dir>/<settings_hash>.pt``; ``path=None`` disables it."""
+    """Save/load one job's training state at ``<dir>/<key>.pt``; ``directory=None`` disables it.
 
-    def __init__(self, directory: str | Path | None, settings_hash: str):
-        self.path = Path(directory) / f"{settings_hash}.pt" if directory else None
+    ``every_s``: ``save_if_due`` writes only when at least this many seconds passed since the job started or
+    last saved (0: every call; None: :func:`default_every_s`); ``save`` always writes (a stop request)."""
+
+    def __init__(self, directory: str | Path | None, key: str, every_s: float | None = None):
+        self.path = Path(directory) / f"{key}.pt" if directory else None
+        self.every_s = default_every_s() if every_s is None else every_s
+        self._last_save = time.monotonic()
 
     def load(self) -> dict | None:
         if self.path is None or not self.path.is_file():
@@ -62,6 +87,17 @@ class Checkpointer:
     def save(self, state: dict) -> None:
         if self.path is not None:
             atomic_torch_save(state, self.path)
+            self._last_save = time.monotonic()
+
+    def save_if_due(self, make_state, force: bool = False) -> bool:
+        """Save ``make_state()`` when ``every_s`` has passed (or ``force``); whether it saved."""
+        if self.path is None or not (force or time.monotonic() - self._last_save >= self.every_s):
+            return False
+        self.save(make_state())
+        return True
+
+    def exists(self) -> bool:
+        return self.path is not None and self.path.is_file()
 
     def remove(self) -> None:
         if self.path is not None:

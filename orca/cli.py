@@ -38,6 +38,16 @@ def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
         p.add_argument("--task", required=True, help="task name or path to a task YAML file")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
 def _run_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU if present)")
@@ -45,6 +55,9 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-dir", default=f"{DEFAULT_CACHE}/checkpoints",
                    help="where per-epoch checkpoints live; a restarted job resumes from them "
                         "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
+    p.add_argument("--checkpoint-every", type=_seconds, default=None, metavar="SECONDS",
+                   help="save at an epoch's end only if this many seconds passed since the last save "
+                        "(default: $ORCA_CHECKPOINT_EVERY_S or 60; 0 = every epoch); a stop signal always saves")
 
 
 def _protocol_opt(p: argparse.ArgumentParser) -> None:
@@ -255,7 +268,7 @@ def _cmd_align(args) -> int:
 
     run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
               device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings,
-              protocol=args.protocol)
+              protocol=args.protocol, checkpoint_every_s=args.checkpoint_every)
     return 0
 
 
@@ -266,7 +279,8 @@ def _cmd_refine(args) -> int:
 
     rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
                      embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args),
-                     body_mode=body_mode_of(args.aligner), protocol=args.protocol)
+                     body_mode=body_mode_of(args.aligner), protocol=args.protocol,
+                     checkpoint_every_s=args.checkpoint_every)
     chosen = get_protocol(args.protocol)
     print(f"{rec['task']} {rec['method']} seed {rec['seed']} ({chosen.name}): {rec['metric']} "
           f"{rec['scores'][chosen.selected_score]:.4g} (best {chosen.select_on} epoch {rec['scores']['best_epoch']})")

@@ -102,32 +102,30 @@ def chunked_score(metric: Metric, y_true: np.ndarray, y_score: np.ndarray, loade
     return float(np.mean(parts))
 
 
-def make_scorer(task_spec: dict, protocol, crop_lengths: np.ndarray | None = None):
-    """``scorer(y_true, y_score, groups=None) -> float`` of a task under an evaluation protocol.
+def make_scorer(metric_name: str, protocol, *, batch_size: int, eval_batch_size: int, ignore: dict | None = None,
+                original_crop: dict | None = None, crop_lengths: np.ndarray | None = None):
+    """``scorer(y_true, y_score, groups=None) -> float`` of a task's metric under an evaluation protocol.
 
     ``clean``: :func:`score` of the whole set. ``original``: the metric's released implementation
-    (``get_metric(name, "original")``), averaged over ``refine.eval_batch_size`` chunks of
-    ``refine.batch_size`` loader batches (grouped scoring, e.g. FSD50K clips, is one whole-set score in
-    the original too); ``crop_lengths`` (the test list's ``eval.original_crop.lengths`` array) and
-    ``eval.original_crop.offset`` go to the metric (PSICOV MAE8's crop).
+    (``get_metric(name, "original")``), averaged over ``eval_batch_size`` chunks of ``batch_size`` loader
+    batches (the task's ``refine`` settings; grouped scoring, e.g. FSD50K clips, is one whole-set score in the
+    original too); ``crop_lengths`` (the test list's ``eval.original_crop.lengths`` array) and
+    ``original_crop["offset"]`` go to the metric (PSICOV MAE8's crop). ``ignore``: the task's ``output.ignore``.
     """
     from .metrics import get_metric
     from .protocols import get_protocol
 
     p = get_protocol(protocol)
-    metric = get_metric(task_spec["metric"], p.metric_variant)
-    ignore = task_spec["output"].get("ignore")
-    cfg = task_spec["refine"]
-    crop = (task_spec.get("eval") or {}).get("original_crop")
+    metric = get_metric(metric_name, p.metric_variant)
     options = {}
-    if p.metric_variant == "original" and crop:
+    if p.metric_variant == "original" and original_crop:
         if crop_lengths is None:
-            raise ValueError(f"eval.original_crop needs the per-sample array {crop['lengths']}_test in the data")
-        options = {"lengths": np.asarray(crop_lengths).reshape(-1), "offset": int(crop.get("offset", 0))}
+            raise ValueError(f"eval.original_crop needs the per-sample array {original_crop['lengths']}_test in the data")
+        options = {"lengths": np.asarray(crop_lengths).reshape(-1), "offset": int(original_crop.get("offset", 0))}
 
     def scorer(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray | None = None) -> float:
         if p.chunked_metric and groups is None:
-            return chunked_score(metric, y_true, y_score, cfg["batch_size"], cfg["eval_batch_size"], ignore, **options)
+            return chunked_score(metric, y_true, y_score, batch_size, eval_batch_size, ignore, **options)
         return score(metric, y_true, y_score, groups=groups, ignore=ignore, **options)
 
     return scorer

@@ -132,7 +132,7 @@ def build_source_features(backbone: str, max_samples: int = 5000, seed: int = 0,
         origin = f"gensim Lee news corpus, {len(sentences)} sentences, embedded by {backbone}'s input embeddings"
     else:
         n = min(max_samples, 1000)
-        xs = embed_images(body, photo_crops(n, body.spec.image_size or 224, seed))
+        xs = embed_images(body, photo_crops(n, body.image_size, seed))
         origin = f"{n} crops of scikit-learn sample photographs, embedded by {backbone}'s patch embeddings"
     return {"xs": xs.astype(np.float32), "ys": cluster_labels(xs, seed=seed), "origin": origin}
 
@@ -193,7 +193,7 @@ def cifar10_source_features(body, backbone: str, data_dir, max_samples: int = 50
     mean-pooled over patches; {"xs": (N, D), "ys": CIFAR-10 classes (N,), "origin"}."""
     images, labels = cifar10_train_images(data_dir, max_samples, seed)
     gen = torch.Generator().manual_seed(seed)
-    size = body.spec.image_size or 224
+    size = body.image_size
     xs = np.concatenate([body.embed_images(cifar10_transform(images[i: i + batch_size], size, gen)).mean(1).float()
                          .numpy() for i in range(0, len(images), batch_size)])
     return {"xs": xs.astype(np.float32), "ys": labels,

@@ -207,6 +207,15 @@ def test_unwritable_results_directory(ws, capsys):
     assert code == 2 and "cannot write" in err and "writable output folder" in err
 
 
+def test_bad_checkpoint_interval_is_named(ws, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage line + the reason, exit 2
+        refine(ws, capsys, npz_task(ws), "--checkpoint-every", "-5")
+    assert exit_info.value.code == 2 and "--checkpoint-every" in capsys.readouterr().err
+    monkeypatch.setenv("ORCA_CHECKPOINT_EVERY_S", "soon")
+    code, err, out = refine(ws, capsys, npz_task(ws))
+    assert code == 2 and "ORCA_CHECKPOINT_EVERY_S='soon'" in err and "unset it" in err and not out.exists()
+
+
 def test_nan_loss_stops_with_step_and_keeps_checkpoint(ws, capsys, monkeypatch):
     import torch
 
@@ -224,8 +233,10 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(ws, capsys, monkeypatch):
         return fn
 
     monkeypatch.setattr(refine_mod, "make_loss", lambda name, **o: _Wrap(poisoned(name, **o)))
+    monkeypatch.setenv("ORCA_CHECKPOINT_EVERY_S", "0")  # a checkpoint after epoch 1
     code, err, out = refine(ws, capsys, npz_task(ws, refine={"epochs": 3, "batch_size": 32}))
     assert code == 2 and "refine loss became nan at epoch 2, step 3" in err and "lower refine.lr" in err
+    assert "the last good checkpoint is kept" in err
     assert not out.exists() and list((ws / "ckpt").glob("refine-*.pt")), "last good checkpoint must be kept"
 
 

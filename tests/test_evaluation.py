@@ -80,9 +80,8 @@ def test_chunked_score_is_the_mean_over_chunks_not_the_whole_set_metric():
     assert chunked_score(metric, y, logits, loader_batch=3, eval_batch_size=4) == pytest.approx((100.0 + 0.0) / 2)
 
 
-def _spec(metric, batch_size, eval_batch_size, **extra):
-    return {"metric": metric, "output": {"kind": "dense", **extra.pop("output", {})},
-            "refine": {"batch_size": batch_size, "eval_batch_size": eval_batch_size}, **extra}
+def _opts(batch_size, eval_batch_size, **extra):
+    return {"batch_size": batch_size, "eval_batch_size": eval_batch_size, **extra}
 
 
 def test_make_scorer_clean_scores_the_whole_set_and_original_the_chunks():
@@ -92,16 +91,16 @@ def test_make_scorer_clean_scores_the_whole_set_and_original_the_chunks():
     y = rng.normal(size=(10, 1, 4)) + 3
     pred = y + rng.normal(size=y.shape) * np.linspace(0.1, 2.0, 10)[:, None, None]
     metric = get_metric("nrmse")
-    spec = _spec("nrmse", batch_size=2, eval_batch_size=3)  # chunks of 4, 4 and 2 samples
-    whole = make_scorer(spec, "clean")(y, pred)
-    chunked = make_scorer(spec, "original")(y, pred)
+    opts = _opts(batch_size=2, eval_batch_size=3)  # chunks of 4, 4 and 2 samples
+    whole = make_scorer("nrmse", "clean", **opts)(y, pred)
+    chunked = make_scorer("nrmse", "original", **opts)(y, pred)
     assert whole == pytest.approx(metric.fn(y, pred))
     by_hand = np.mean([metric.fn(y[a:b], pred[a:b]) for a, b in [(0, 4), (4, 8), (8, 10)]])
     assert chunked == pytest.approx(by_hand) and abs(chunked - whole) > 1e-3
     # grouped scoring (FSD50K clips) is one whole-set score under both protocols, as in the original
     groups = np.repeat(np.arange(5), 2)
     y_g = np.repeat(y[::2], 2, axis=0)  # every sample of a group carries its group's target
-    assert make_scorer(spec, "original")(y_g, pred, groups) == pytest.approx(metric.fn(*group_mean(y_g, pred, groups)))
+    assert make_scorer("nrmse", "original", **opts)(y_g, pred, groups) == pytest.approx(metric.fn(*group_mean(y_g, pred, groups)))
 
 
 def test_make_scorer_original_crops_psicov_chunks_to_the_first_listed_protein():
@@ -116,11 +115,11 @@ def test_make_scorer_original_crops_psicov_chunks_to_the_first_listed_protein():
     p[1, 0, 3, 28] = p[1, 0, 28, 3] = 4.5  # protein 2, inside the first protein's length: error 0.5
     t[1, 0, 4, 36] = t[1, 0, 36, 4] = 6.0
     p[1, 0, 4, 36] = p[1, 0, 36, 4] = 9.0  # protein 2, beyond residue 28: error 3
-    spec = _spec("mae8", 1, 1, output={"ignore": {"nan": True}}, eval={"original_crop": {"lengths": "length", "offset": 2}})
+    opts = _opts(1, 1, ignore={"nan": True}, original_crop={"lengths": "length", "offset": 2})
     lengths = np.array([28, 38])
     # original: one-protein chunks, each cropped to the first protein's 28 residues: mean(1, 0.5)
-    assert make_scorer(spec, "original", lengths)(t, p) == pytest.approx(0.75)
+    assert make_scorer("mae8", "original", **opts, crop_lengths=lengths)(t, p) == pytest.approx(0.75)
     # clean: whole proteins, mean over proteins of mean over pairs: mean(1, mean(0.5, 3))
-    assert make_scorer(spec, "clean", lengths)(t, p) == pytest.approx((1 + 1.75) / 2)
+    assert make_scorer("mae8", "clean", **opts, crop_lengths=lengths)(t, p) == pytest.approx((1 + 1.75) / 2)
     with pytest.raises(ValueError, match="length_test"):
-        make_scorer(spec, "original")
+        make_scorer("mae8", "original", **opts)

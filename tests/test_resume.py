@@ -24,7 +24,8 @@ def env(tmp_path_factory, tiny_roberta_dir):
     rng = np.random.default_rng(0)
     save_source({"xs": rng.normal(size=(300, 32)).astype(np.float32), "ys": rng.integers(0, 5, 300),
                  "origin": "test"}, root / "src.npz")
-    e = {**os.environ, "ORCA_BACKBONE_ROBERTA_BASE": str(hf), "PYTHONUNBUFFERED": "1", "ORCA_THREADS": "1"}
+    e = {**os.environ, "ORCA_BACKBONE_ROBERTA_BASE": str(hf), "PYTHONUNBUFFERED": "1", "ORCA_THREADS": "1",
+         "ORCA_CHECKPOINT_EVERY_S": "0"}  # a checkpoint after every epoch, so a SIGKILL finds one
     return root, e
 
 

@@ -28,6 +28,18 @@ def _bmv(K: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _eps_scaling(C, loga, logb, eps, scaling):
+    """Phase (1) of :func:`_sinkhorn_potentials`: one log-domain f/g update per eps on the geometric ladder
+    (max C - min C) -> eps with ratio ``scaling``. -> f (B, n), g (B, m)."""
+    spread = float(C.amax() - C.amin()) if C.numel() else 1.0
+    f = C.new_zeros(C.shape[:2])
+    g = C.new_zeros(C.shape[0], C.shape[2])
+    for e in _eps_schedule(spread, eps, scaling):
+        f = -e * torch.logsumexp((logb + g / e).unsqueeze(1) - C / e, dim=2)
+        g = -e * torch.logsumexp((loga + f / e).unsqueeze(2) - C / e, dim=1)
+    return f, g
+
+
 def _sinkhorn_potentials(C, loga, logb, eps, *, scaling=0.25, tol=1e-3, max_iter=2000,
                          omega=1.8, block=200):
     """Dual potentials of entropic OT, batched.
@@ -46,12 +58,7 @@ def _sinkhorn_potentials(C, loga, logb, eps, *, scaling=0.25, tol=1e-3, max_iter
     u, v into f, g every ``block`` iterations or when they leave [e^-30, e^30].
     """
     C = torch.where(torch.isfinite(C), C, 0.0)
-    spread = float(C.amax() - C.amin()) if C.numel() else 1.0
-    f = C.new_zeros(C.shape[:2])
-    g = C.new_zeros(C.shape[0], C.shape[2])
-    for e in _eps_schedule(spread, eps, scaling):
-        f = -e * torch.logsumexp((logb + g / e).unsqueeze(1) - C / e, dim=2)
-        g = -e * torch.logsumexp((loga + f / e).unsqueeze(2) - C / e, dim=1)
+    f, g = _eps_scaling(C, loga, logb, eps, scaling)
     # stabilised phase: kernel in the working dtype, potentials accumulated in float64
     tiny = torch.finfo(C.dtype).tiny
     a, b = loga.exp(), logb.exp()  # 0 on padding

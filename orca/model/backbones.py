@@ -34,7 +34,6 @@ class BackboneSpec:
     # first position id the embedders use: the original's Embeddings1D starts every text body (RoBERTa and
     # BERT alike) at padding_idx + 1 = 2 (src/utils.py, create_position_ids_from_inputs_embeds)
     position_offset: int = 2
-    image_size: int | None = None  # input side the body was pretrained on (image family)
     description: str = ""
 
     def location(self) -> str:
@@ -67,7 +66,6 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec("swin-base", "image", "microsoft/swin-base-patch4-window7-224-in22k", 128, "swin",
                      arch=(("embed_dim", 128), ("depths", [2, 2, 18, 2]), ("num_heads", [4, 8, 16, 32]),
                            ("window_size", 7), ("image_size", 224), ("patch_size", 4), ("encoder_stride", 32)),
-                     image_size=224,
                      description="Swin-base (patch 4, window 7, 224 px, ImageNet-22k), the paper's 2D body"),
         BackboneSpec("minilm-l6", "text", _minilm_path, 384, "bert",
                      arch=(("hidden_size", 384), ("num_hidden_layers", 6), ("num_attention_heads", 12),
@@ -163,6 +161,7 @@ class ImageBody(nn.Module):
         self.layernorm = hf_model.layernorm
         self._input_embeddings = [hf_model.embeddings]
         self.width = hf_model.config.embed_dim
+        self.image_size = hf_model.config.image_size  # the side this body's config was built for (224 for Swin-base)
         self.out_width = hf_model.num_features
         self.downsample = 2 ** (len(hf_model.config.depths) - 1)
         self.max_positions = None
@@ -178,7 +177,7 @@ class ImageBody(nn.Module):
 
     def embedding_init(self) -> EmbeddingInit:
         patches = self.input_embeddings.patch_embeddings.projection
-        return EmbeddingInit(self.spec.name, self.family, self.width, None, self.spec.image_size,
+        return EmbeddingInit(self.spec.name, self.family, self.width, None, self.image_size,
                              {k: v.detach().clone() for k, v in self.input_embeddings.norm.state_dict().items()},
                              patch_weight=patches.weight.detach().clone(), patch_bias=patches.bias.detach().clone())
 

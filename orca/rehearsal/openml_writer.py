@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from ..data.loaders.openml_tabular import dataset_cache_dir, openml_cache, write_cache_entry
+from ..data.loaders.openml_cache import dataset_cache_dir, openml_cache, write_cache_entry
 from .registry import Size, register_writer
 
 CLASSES = ["a", "b", "c"]

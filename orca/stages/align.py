@@ -61,13 +61,14 @@ class _ClassLoop:
 def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
               data_dir: str | Path, device: str | None = None, body=None, log=print,
               checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None,
-              protocol: str = DEFAULT_PROTOCOL) -> dict:
+              protocol: str = DEFAULT_PROTOCOL, checkpoint_every_s: float | None = None) -> dict:
     """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
 
     The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
     saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
     random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
-    every epoch and a restarted job resumes from it. ``protocol`` (orca.protocols): ``clean`` aligns on the
+    an epoch at most every ``checkpoint_every_s`` seconds (None: orca.checkpoint's default; 0: every epoch) and
+    a restarted job resumes from it. ``protocol`` (orca.protocols): ``clean`` aligns on the
     training part left after the validation carve with the converged solver; ``original`` on the whole
     training set with the original's OT solver.
     """
@@ -76,12 +77,7 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     run = setup(task, "align", seed, data_dir, out_dir / "embedder.pt", device, validation=proto.validation_split)
     cfg, dev, gen, data = task.align, run.device, run.generator, run.data
     pretrained = task.body.pretrained
-    if body is not None:
-        init = body.embedding_init()
-    elif embeddings and pretrained:
-        init = EmbeddingInit.load(embeddings)
-    else:
-        init = load_body(backbone, pretrained=pretrained, seed=seed).embedding_init()
+    init = _embedding_init(backbone, pretrained, seed, body, embeddings)
     # the original copies the body's tensors only when it aligns (embedder_init(train_embedder=epochs > 0))
     embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder,
                               transfer=cfg.epochs > 0).to(dev)
@@ -89,7 +85,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum,
                                cfg.betas)
     scheduler = LRSchedule(optimizer, cfg.scheduler, batches_per_epoch=1)  # one optimizer step per epoch
-    ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}")
+    ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}",
+                        checkpoint_every_s)
     history, first_epoch = [], 0
     state = resume(ckpt, gen, model=embedder, optimizer=optimizer, scheduler=scheduler)
     if state is not None:
@@ -105,24 +102,43 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
             scheduler.epoch_done()
             history.append(total)
             log(epoch_line(label, epoch + 1, cfg.epochs, f"distance {total:.5g}"))
-            ckpt.save({**snapshot(gen, model=embedder, optimizer=optimizer, scheduler=scheduler),
-                       "history": history, "epoch": epoch + 1})
+            ckpt.save_if_due(lambda done=epoch + 1: {**snapshot(gen, model=embedder, optimizer=optimizer,
+                                                                scheduler=scheduler), "history": history, "epoch": done},
+                             force=stop.requested)
             if stop.requested and epoch + 1 < cfg.epochs:
                 raise Preempted(f"align stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
 
-    record = {
+    record = _align_record(task, run, backbone, aligner, proto, seed, pretrained, loop, history, source_path,
+                           num_source)
+    atomic_torch_save({k: v.cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
+    atomic_write_json(out_dir / "align.json", record)
+    ckpt.remove()
+    return record
+
+
+def _embedding_init(backbone: str, pretrained: bool, seed: int, body, embeddings) -> EmbeddingInit:
+    """What the embedder starts from: ``body``'s tensors, else the saved ``embeddings`` of a pretrained body,
+    else those of the body the task asks for (random ones drawn from ``seed``)."""
+    if body is not None:
+        return body.embedding_init()
+    if embeddings and pretrained:
+        return EmbeddingInit.load(embeddings)
+    return load_body(backbone, pretrained=pretrained, seed=seed).embedding_init()
+
+
+def _align_record(task: Task, run, backbone: str, aligner: str, proto, seed: int, pretrained: bool,
+                  loop: _ClassLoop, history: list, source_path, num_source: int) -> dict:
+    """align.json: what was aligned, on which data and source, the distance per epoch, settings, provenance."""
+    data, dev = run.data, run.device
+    return {
         "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
-        "aligner": aligner, "protocol": proto.name, "seed": seed, "solver": align_solver(proto, cfg.solver),
+        "aligner": aligner, "protocol": proto.name, "seed": seed, "solver": align_solver(proto, task.align.solver),
         "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(loop.classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": num_source,
         "settings": run.settings, "settings_hash": run.settings_hash,
         "wall_time_s": round(time.time() - run.started, 3), "provenance": provenance(dev),
     }
-    atomic_torch_save({k: v.cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
-    atomic_write_json(out_dir / "align.json", record)
-    ckpt.remove()
-    return record
 
 
 def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, source_path, width: int,

@@ -95,7 +95,7 @@ class _Training:
 def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
                embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
                checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained",
-               protocol: str = DEFAULT_PROTOCOL) -> dict:
+               protocol: str = DEFAULT_PROTOCOL, checkpoint_every_s: float | None = None) -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
     ``protocol`` (orca.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
@@ -105,8 +105,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     ``body_mode`` (a control, orca/stages/controls.py): "pretrained" as the task says; "frozen" trains only the
     body's layer norms (with the embedder and head); "random" builds the body with random weights.
     Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
-    With ``checkpoint_dir`` the state is saved after every epoch (and mid-epoch when SIGTERM/SIGUSR1 asks the
-    job to stop); a restarted job resumes there and ends with the same numbers as an uninterrupted one.
+    With ``checkpoint_dir`` the state is saved after an epoch at most every ``checkpoint_every_s`` seconds (None:
+    orca.checkpoint's default; 0: every epoch), and mid-epoch when SIGTERM/SIGUSR1 asks the job to stop; a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
     proto = get_protocol(protocol)
     run = setup(task, "refine", seed, data_dir, out_path, device, validation=proto.validation_split)
@@ -122,7 +122,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
     model.to(run.device)
     ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}"
-                        f"-{_file_digest(embedder_path)}")
+                        f"-{_file_digest(embedder_path)}",
+                        checkpoint_every_s)
     tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {aligner} seed {seed}", log,
                    proto)
     state = resume(ckpt, run.generator, model=model, optimizer=tr.optimizer, scheduler=tr.scheduler)
@@ -157,7 +158,8 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
     decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None
     forward = model if decode is None else (lambda xb: decode(model(xb)))
     metric = get_metric(task.metric)
-    scorer = make_scorer(task.spec, proto, data.crop_lengths_test)
+    scorer = make_scorer(task.metric, proto, batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size,
+                         ignore=ignore, original_crop=task.eval.original_crop, crop_lengths=data.crop_lengths_test)
 
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
         return scorer(y, predict(model, x, cfg.eval_batch_size, dev, decode), groups)
@@ -188,9 +190,10 @@ def _train_epoch(tr: _Training, stop) -> None:
         idx = t["order"][b * bs: (b + 1) * bs]
         loss = tr.loss_fn(tr.forward(tr.augment(_batch(tr.x_train, idx), epoch, b).to(dev)), tr.y_train[idx].to(dev))
         if not torch.isfinite(loss):
+            kept = f" (the last good checkpoint is kept: {tr.ckpt.path})" if tr.ckpt.exists() else ""
             raise FloatingPointError(
                 f"refine loss became {loss.item()} at epoch {epoch + 1}, step {t['step']}; lower refine.lr "
-                f"or set refine.clip in {tr.task_path} (the last good checkpoint is kept: {tr.ckpt.path})")
+                f"or set refine.clip in {tr.task_path}{kept}")
         # unscaled: gradients add up over accum micro-batches; a trailing partial group is dropped
         accumulated_backward(loss, tr.model.parameters(), cfg.clip)
         t["running"] += loss.item()
@@ -222,7 +225,7 @@ def _end_epoch(tr: _Training, data, stop) -> None:
     t.update(epoch=epoch + 1, order=None, next_batch=0)
     tr.log(epoch_line(tr.label, epoch + 1, tr.cfg.epochs, f"loss {train_loss:.4g} {part} {tr.metric.name} {val:.4g}"))
     if t["epoch"] < tr.cfg.epochs:
-        tr.ckpt.save(tr.snapshot())
+        tr.ckpt.save_if_due(tr.snapshot, force=stop.requested)
         if stop.requested:
             raise Preempted(f"refine stopped by signal after epoch {epoch + 1}; checkpoint {tr.ckpt.path}")
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from orca.data import DataFormatError, DataUnavailableError, fetch, load_task_data
-from orca.data.loaders.openml_tabular import dataset_cache_dir, load_openml, openml_cache, preprocess_table
+from orca.data.loaders.openml_cache import dataset_cache_dir, openml_cache
+from orca.data.loaders.openml_tabular import load_openml, preprocess_table
 
 IRIS = {"dataset_id": 61, "test_size": 0.1, "offline_copy": "sklearn:iris"}
 WINE = {"dataset_id": 187, "test_size": 0.1, "offline_copy": "sklearn:wine"}

@@ -1,0 +1,40 @@
+"""orca.checkpoint: epoch-end saves at most every ``every_s`` seconds, forced saves, the interval's sources."""
+import pytest
+
+from orca.checkpoint import DEFAULT_EVERY_S, Checkpointer, default_every_s
+
+
+def test_save_if_due_waits_for_the_interval_unless_forced(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("orca.checkpoint.time.monotonic", lambda: clock[0])
+    ckpt = Checkpointer(tmp_path, "job", every_s=60)
+    made = []
+
+    def state():
+        made.append(clock[0])
+        return {"epoch": len(made)}
+
+    clock[0] = 130.0
+    assert not ckpt.save_if_due(state) and not ckpt.path.exists() and made == []  # nothing built either
+    assert ckpt.save_if_due(state, force=True) and ckpt.load() == {"epoch": 1}
+    clock[0] = 189.0
+    assert not ckpt.save_if_due(state)  # 59 s after the forced save
+    clock[0] = 190.0
+    assert ckpt.save_if_due(state) and ckpt.load() == {"epoch": 2}
+
+
+def test_every_epoch_with_zero_and_nothing_without_a_folder(tmp_path):
+    ckpt = Checkpointer(tmp_path, "job", every_s=0)
+    assert ckpt.save_if_due(lambda: {"a": 1}) and ckpt.save_if_due(lambda: {"a": 2}) and ckpt.load() == {"a": 2}
+    assert not Checkpointer(None, "job").save_if_due(lambda: {"a": 1}, force=True)
+
+
+def test_interval_from_the_environment(monkeypatch):
+    monkeypatch.delenv("ORCA_CHECKPOINT_EVERY_S", raising=False)
+    assert default_every_s() == DEFAULT_EVERY_S
+    monkeypatch.setenv("ORCA_CHECKPOINT_EVERY_S", "0")
+    assert default_every_s() == 0
+    for bad in ("-1", "soon", "nan"):
+        monkeypatch.setenv("ORCA_CHECKPOINT_EVERY_S", bad)
+        with pytest.raises(ValueError, match="ORCA_CHECKPOINT_EVERY_S"):
+            default_every_s()
