@@ -133,45 +133,57 @@ def summarise(df: pd.DataFrame, score: str = SELECTED, reference: str = "none") 
     if requested == SELECTED and SELECTED not in df:
         df = df.assign(**{SELECTED: [r[selected_score(r["protocol"])] for _, r in df.iterrows()]})
     for key, g in df.groupby(GROUP_KEYS, sort=True, dropna=False):
-        name = _group_name(key)
         score = selected_score(key[4]) if requested == SELECTED else requested
-        hashes = sorted(g["settings_hash"].unique())
-        if len(hashes) > 1:
-            detail = "; ".join(f"{h}: {sorted(g.loc[g.settings_hash == h, 'path'])}" for h in hashes)
-            raise ValueError(f"refusing to aggregate {name}: runs have different settings_hash ({detail})")
-        for col in ("metric", "higher_is_better"):
-            if g[col].nunique() > 1:
-                raise ValueError(f"refusing to aggregate {name}: runs disagree on {col}: {sorted(g[col].unique())}")
-        dup = g["seed"][g["seed"].duplicated()].unique()
-        if len(dup):
-            files = sorted(g.loc[g.seed.isin(dup), "path"])
-            raise ValueError(f"refusing to aggregate {name}: duplicate seeds {sorted(dup)} in {files}")
-        vals = g[score].to_numpy(dtype=float)
-        if np.isnan(vals).any():
-            bad = sorted(g.loc[g[score].isna(), "path"])
-            raise ValueError(f"{name}: score {score!r} missing in {bad}")
-        commits = sorted(g["git_commit"].unique())
-        first = g.iloc[0]
-        pub_tables = g["published_table"].dropna().unique()
-        pub_tasks = g["published_task"].dropna().unique()
-        pub_methods = g["published_method"].dropna().unique()
-        out.append({
-            "table": key[0], "task": key[1], "task_title": first["task_title"], "backbone": key[2],
-            "method": key[3], "protocol": key[4], "metric": first["metric"], "metric_display": first["metric_display"],
-            "higher_is_better": bool(first["higher_is_better"]), "score": score,
-            "mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else np.nan,
-            "n_seeds": int(len(vals)), "seeds": _fmt_seeds(g["seed"]),
-            "wall_time_s": float(g["wall_time_s"].mean()), "settings_hash": hashes[0],
-            "git_commits": "+".join(commits), "mixed_commits": len(commits) > 1,
-            "git_dirty": bool(g["git_dirty"].any()),
-            "run_files_dir": os.path.commonpath(list(g["run_file"])) if len(g) > 1 else os.path.dirname(first["run_file"]),
-            "published_table": pub_tables[0] if len(pub_tables) == 1 else None,
-            "published_task": pub_tasks[0] if len(pub_tasks) == 1 else None,
-            "published_method": pub_methods[0] if len(pub_methods) == 1 else None,
-        })
+        out.append(_summary_row(key, g, score))
     summ = pd.DataFrame(out)
     summ["best"] = _mark_best(summ)
     return add_statistics(summ, df, requested, reference)
+
+
+def _checked_scores(name: str, g: pd.DataFrame, score: str) -> np.ndarray:
+    """One group's ``score`` values, one per seed; ValueError when its runs mix settings hashes, metrics or
+    directions, repeat a seed, or lack the score."""
+    hashes = sorted(g["settings_hash"].unique())
+    if len(hashes) > 1:
+        detail = "; ".join(f"{h}: {sorted(g.loc[g.settings_hash == h, 'path'])}" for h in hashes)
+        raise ValueError(f"refusing to aggregate {name}: runs have different settings_hash ({detail})")
+    for col in ("metric", "higher_is_better"):
+        if g[col].nunique() > 1:
+            raise ValueError(f"refusing to aggregate {name}: runs disagree on {col}: {sorted(g[col].unique())}")
+    dup = g["seed"][g["seed"].duplicated()].unique()
+    if len(dup):
+        files = sorted(g.loc[g.seed.isin(dup), "path"])
+        raise ValueError(f"refusing to aggregate {name}: duplicate seeds {sorted(dup)} in {files}")
+    vals = g[score].to_numpy(dtype=float)
+    if np.isnan(vals).any():
+        bad = sorted(g.loc[g[score].isna(), "path"])
+        raise ValueError(f"{name}: score {score!r} missing in {bad}")
+    return vals
+
+
+def _summary_row(key: tuple, g: pd.DataFrame, score: str) -> dict:
+    """The summary of one (table, task, backbone, method, protocol) group of runs."""
+    vals = _checked_scores(_group_name(key), g, score)
+    commits = sorted(g["git_commit"].unique())
+    first = g.iloc[0]
+
+    def only(col: str):
+        values = g[col].dropna().unique()
+        return values[0] if len(values) == 1 else None
+
+    return {
+        "table": key[0], "task": key[1], "task_title": first["task_title"], "backbone": key[2],
+        "method": key[3], "protocol": key[4], "metric": first["metric"], "metric_display": first["metric_display"],
+        "higher_is_better": bool(first["higher_is_better"]), "score": score,
+        "mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else np.nan,
+        "n_seeds": int(len(vals)), "seeds": _fmt_seeds(g["seed"]),
+        "wall_time_s": float(g["wall_time_s"].mean()), "settings_hash": first["settings_hash"],
+        "git_commits": "+".join(commits), "mixed_commits": len(commits) > 1,
+        "git_dirty": bool(g["git_dirty"].any()),
+        "run_files_dir": os.path.commonpath(list(g["run_file"])) if len(g) > 1 else os.path.dirname(first["run_file"]),
+        "published_table": only("published_table"), "published_task": only("published_task"),
+        "published_method": only("published_method"),
+    }
 
 
 def _mark_best(summ: pd.DataFrame) -> pd.Series:
@@ -230,6 +242,22 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
         s["published_method"] = None
         return _finish(s)
 
+    used = _match_published(s, published, method_map)
+    extra = _published_only_rows(s, published, used)
+    if extra:
+        s = pd.concat([s, pd.DataFrame(extra)], ignore_index=True)
+    return _finish(s)
+
+
+def _published_note(p: pd.Series) -> str:
+    if pd.isna(p["value"]):
+        return f"paper reports {p['value_raw'] or 'no number'}"
+    return "uncertain (read off a chart)" if p["uncertain"] else ""
+
+
+def _match_published(s: pd.DataFrame, published: pd.DataFrame, method_map: Mapping[str, str]) -> set:
+    """Fill ``s``'s published_method, published_value, published_note and diff_vs_published in place (see
+    :func:`join_published`); returns the index labels of the published rows used."""
     used = set()
     for i, r in s.iterrows():
         if pd.isna(r["published_table"]) or pd.isna(r["published_task"]):
@@ -245,21 +273,21 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
         if cand.empty:
             s.at[i, "published_note"] = "no published row"
             continue
-        want = METRIC_TO_PUBLISHED.get(r["metric"])
-        same = cand[cand.metric == want]
+        same = cand[cand.metric == METRIC_TO_PUBLISHED.get(r["metric"])]
         if same.empty:
             s.at[i, "published_note"] = f"metric differs (paper: {cand.metric.iloc[0]})"
             continue
         p = same.iloc[0]
         used.add(p.name)
         s.at[i, "published_value"] = p["value"]
-        s.at[i, "published_note"] = "uncertain (read off a chart)" if p["uncertain"] else ""
-        if pd.isna(p["value"]):
-            s.at[i, "published_note"] = f"paper reports {p['value_raw'] or 'no number'}"
-        else:
+        s.at[i, "published_note"] = _published_note(p)
+        if not pd.isna(p["value"]):
             s.at[i, "diff_vs_published"] = r["mean"] - p["value"]
+    return used
 
-    # published rows of the referenced (table, task) pairs that no run matched
+
+def _published_only_rows(s: pd.DataFrame, published: pd.DataFrame, used: set) -> list[dict]:
+    """Rows for the published entries of the (table, task) pairs ``s`` refers to that no run matched."""
     extra = []
     refs = s.dropna(subset=["published_table", "published_task"]).groupby(
         ["table", "published_table", "published_task"], sort=False).first().reset_index()
@@ -275,17 +303,13 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
                 "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
                 "best": False, "ci95_t_low": np.nan, "ci95_t_high": np.nan, "paired_reference": "",
                 "paired_diff": np.nan, "paired_ci95_t_low": np.nan, "paired_ci95_t_high": np.nan, "paired_n": 0,
-                "paired_verdict": "", "tied_with_best": False, "wall_time_s": np.nan, "settings_hash": "", "git_commits": "",
-                "mixed_commits": False, "git_dirty": False, "run_files_dir": "",
+                "paired_verdict": "", "tied_with_best": False, "wall_time_s": np.nan, "settings_hash": "",
+                "git_commits": "", "mixed_commits": False, "git_dirty": False, "run_files_dir": "",
                 "published_table": p["table"], "published_task": p["task"], "published_method": p["method"],
-                "published_value": p["value"],
-                "published_note": ("uncertain (read off a chart)" if p["uncertain"] else "")
-                if not pd.isna(p["value"]) else f"paper reports {p['value_raw'] or 'no number'}",
+                "published_value": p["value"], "published_note": _published_note(p),
                 "diff_vs_published": np.nan, "row_kind": "published_only",
             })
-    if extra:
-        s = pd.concat([s, pd.DataFrame(extra)], ignore_index=True)
-    return _finish(s)
+    return extra
 
 
 def _finish(s: pd.DataFrame) -> pd.DataFrame:
