@@ -4,9 +4,10 @@ A checkpoint file is keyed by the stage's settings hash, so a job whose settings
 resumes from a stale one. It is written atomically (temporary file + rename) and removed once the
 job's result has been written. Saves at an epoch's end happen at most every ``every_s`` seconds
 (``--checkpoint-every``, default 60 s, so a crash loses at most a minute plus the epoch under way, and a
-run of seconds-long epochs does not spend a fifth of its time writing checkpoints). SLURM sends SIGTERM at its time limit and before preemption
-(SIGUSR1 where ``--signal`` asks for it): the loop then saves at the next safe point and exits
-with ``EXIT_PREEMPTED`` so the scheduler (or Snakemake's retries) can start it again.
+run of seconds-long epochs does not spend a fifth of its time writing checkpoints). SLURM sends SIGTERM
+at its time limit and before preemption (SIGUSR1 where ``--signal`` asks for it): the loop then saves at
+the next safe point and exits with ``EXIT_PREEMPTED`` so the scheduler (or Snakemake's retries) can start
+it again.
 """
 from __future__ import annotations
 

@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--done", default=None, help="file to touch when the data are in place (for the workflow)")
 
+    p = sub.add_parser("standin", help="rehearsal only: write a task's stand-in raw data (random values in the "
+                                       "real layout, never the real data) into the rehearsal's own data folder")
+    _common(p)
+    p.add_argument("--train", type=int, default=24, help="training samples per stand-in")
+    p.add_argument("--test", type=int, default=8, help="test samples per stand-in")
+    p.add_argument("--done", default=None, help="record of the written files (for the workflow)")
+
     p = sub.add_parser("sources", help="build a backbone's source features")
     p.add_argument("--backbone", required=True)
     p.add_argument("--out", required=True, help="output .npz")
@@ -234,6 +241,16 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
+def _cmd_standin(args) -> int:
+    from .rehearsal.standins import Size, write_standins
+
+    task = _task(args)
+    written = write_standins(task, Path(args.data_dir), Size(args.train, args.test),
+                             Path(args.done) if args.done else None)
+    print(f"{task.name}: stand-in data (REHEARSAL, not the real data) -> " + ", ".join(str(w) for w in written))
+    return 0
+
+
 def _cmd_fetch(args) -> int:
     from .data import fetch
     from .data.preparation.prepare import prepare_task
@@ -306,7 +323,8 @@ def _cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"tasks": _cmd_tasks, "prepare": _cmd_prepare, "fetch": _cmd_fetch, "sources": _cmd_sources,
+COMMANDS = {"tasks": _cmd_tasks, "prepare": _cmd_prepare, "standin": _cmd_standin, "fetch": _cmd_fetch,
+            "sources": _cmd_sources,
             "align": _cmd_align, "refine": _cmd_refine, "baseline": _cmd_baseline, "report": _cmd_report}
 
 

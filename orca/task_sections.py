@@ -133,6 +133,11 @@ class PrepareSpec:
     root: str | None = None
     args: dict | None = None
 
+    def mapping(self) -> dict:
+        """The section as the task file writes it (what orca.data.preparation's functions take)."""
+        out = {"step": self.step, "files": [dict(f) for f in self.files]}
+        return {**out, **{k: v for k, v in (("root", self.root), ("args", self.args)) if v is not None}}
+
 
 def _section(cls, values: dict):
     """``cls`` from one validated section; lists become tuples where the field is a tuple of numbers."""

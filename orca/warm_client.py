@@ -17,7 +17,7 @@ import sys
 import time
 
 #: Commands worth forking from the worker (the others start fast anyway).
-WARM_COMMANDS = frozenset({"sources", "align", "refine", "baseline"})
+WARM_COMMANDS = frozenset({"standin", "fetch", "prepare", "sources", "align", "refine", "baseline"})
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 HEADER = struct.Struct("!I")  # byte length of the JSON request that follows
 

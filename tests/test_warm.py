@@ -120,3 +120,15 @@ def test_a_worker_that_loaded_the_cuda_driver_does_not_serve(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "not serving" in proc.stderr
     assert not socket_path.exists()
+
+
+def test_every_job_the_rules_start_goes_to_the_worker_except_the_report():
+    """A rule's `orca <command>` pays ~5 s of imports outside the worker (README: Warm worker)."""
+    import re
+
+    from orca.warm_client import WARM_COMMANDS
+
+    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+    called = {m for f in rules.glob("*.smk") for m in re.findall(r'"orca (\w+)', f.read_text())}
+    assert called - {"report"} <= WARM_COMMANDS, called - WARM_COMMANDS
+    assert {"standin", "fetch", "prepare", "align", "refine", "baseline", "sources"} <= called

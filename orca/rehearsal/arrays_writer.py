@@ -51,8 +51,7 @@ def raw_shape(sample_shape: tuple, n: int, spec: dict, opts: dict, kind: str) ->
 
 def target_values(task, n: int, x_spatial: tuple, rng: np.random.Generator) -> np.ndarray:
     """Loader-side targets (n, ...) for the task's output kind (class ids, multilabel 0/1, floats)."""
-    out = task.spec["output"]
-    kind, k = out["kind"], int(out.get("num_outputs") or 2)
+    kind, k = task.output.kind, int(task.output.num_outputs or 2)
     if kind == "classification":  # every class present when n >= k (training parts: see _arrays_for)
         return rng.permutation(np.arange(n) % k)
     if kind == "multilabel":
@@ -89,13 +88,12 @@ def _arrays_for(task, a: dict, size: Size) -> dict[str, np.ndarray]:
     """{field: stored array} for every x/y spec of the task."""
     specs = _specs(a)
     rng = size.rng(task.name)
-    shape = tuple(task.spec["input"].get("shape") or ())
+    shape = tuple(task.input.shape or ())
     if not shape:
         raise ValueError(f"task {task.name}: input.shape is needed to write arrays stand-ins")
-    out_spec = task.spec["output"]
-    classes = int(out_spec.get("num_outputs") or 2) if out_spec["kind"] == "classification" else 0
+    classes = int(task.output.num_outputs or 2) if task.output.kind == "classification" else 0
     # every class in training after the validation split: stratified once ceil(val_fraction * n) >= classes
-    val_fraction = float(task.spec["data"].get("val_fraction") or 0.1)
+    val_fraction = float(task.data.val_fraction or 0.1)
     n_train = max(size.train, int(np.ceil(classes / val_fraction)) + 1) if classes else size.train
     counts = {"train": n_train, "val": max(2, size.test), "test": size.test}
     out = {}
@@ -113,7 +111,7 @@ def _arrays_for(task, a: dict, size: Size) -> dict[str, np.ndarray]:
 @register_writer("loader", "arrays")
 def write_arrays(task, data_dir: Path, size: Size) -> list[Path]:
     """The container files (and tar members) named by ``data.args``, with arrays of the declared shapes."""
-    a = _args(task.spec["data"]["args"])
+    a = _args(task.data.args)
     root = _root(a, data_dir)
     specs = _specs(a)
     arrays = _arrays_for(task, a, size)

@@ -18,21 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.preparation.prepare import prepare_root, resolve_args
 from ..runtime import atomic_write_bytes
 from .containers import write_tar
-from .registry import Size, register_writer
-
-
-def _root_and_args(task, data_dir: Path) -> tuple[Path, dict]:
-    prepare = task.spec["prepare"]
-    return prepare_root(prepare, task.spec["data"].get("args"), data_dir), resolve_args(prepare)
+from .registry import Size, prepared_root_and_args, register_writer
 
 
 @register_writer("prepare", "nb360_ecg")
 def write_ecg(task, data_dir: Path, size: Size) -> list[Path]:
     """Records of 2-4 windows each, every label present in both splits of the record split."""
-    root, a = _root_and_args(task, data_dir)
+    root, a = prepared_root_and_args(task, data_dir)
     rng = size.rng(task.name)
     n = size.train + size.test
     labels = [a["labels"][i % len(a["labels"])] for i in range(n)]
@@ -59,7 +53,7 @@ def _protein(length: int, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
 @register_writer("prepare", "nb360_psicov")
 def write_psicov(task, data_dir: Path, size: Size) -> list[Path]:
     """``protein.zip``: a few short proteins per list (each padded into the step's window)."""
-    root, a = _root_and_args(task, data_dir)
+    root, a = prepared_root_and_args(task, data_dir)
     rng = size.rng(task.name)
     sets = {a["train_list"]: (a["sets"][0], max(2, size.train // 8)), a["test_list"]: (a["sets"][1], 2)}
     buf = io.BytesIO()
@@ -88,7 +82,7 @@ def _npy(arr: np.ndarray) -> bytes:
 @register_writer("prepare", "nb360_cosmic")
 def write_cosmic(task, data_dir: Path, size: Size) -> list[Path]:
     """Train and test tars: frames of the step's filter in its listed fields, large enough for its crop."""
-    root, a = _root_and_args(task, data_dir)
+    root, a = prepared_root_and_args(task, data_dir)
     rng = size.rng(task.name)
     top, left, side = (int(v) for v in a["crop"])
     hw = max(top, left) + side + 8

@@ -20,7 +20,7 @@ CLASSES = ["a", "b", "c"]
 def write_openml(task, data_dir: Path, size: Size) -> list[Path]:
     import pandas as pd
 
-    did = int(task.spec["data"]["args"]["dataset_id"])
+    did = int(task.data.args["dataset_id"])
     rng = size.rng(task.name)
     n = max(size.train + size.test, 10 * len(CLASSES))
     df = pd.DataFrame({f"num{i}": rng.normal(size=n) for i in range(5)})

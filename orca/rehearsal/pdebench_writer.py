@@ -19,7 +19,7 @@ from .registry import Size, register_writer
 
 
 def _space(task, a: dict) -> tuple:
-    shape = list(task.spec["input"]["shape"])
+    shape = list(task.input.shape)
     sd, r = int(a["spatial_dims"]), int(a["reduced_resolution"])
     space = shape[-sd:]
     if a["flatten_channels"]:
@@ -42,12 +42,12 @@ def _channels(task, a: dict) -> int:
 def write_pdebench(task, data_dir: Path, size: Size) -> list[Path]:
     import h5py
 
-    a = _args(task.spec["data"]["args"])
+    a = _args(task.data.args)
     if a["generate"] is not None:
         return []  # fetch generates the file itself
     rng = size.rng(task.name)
     n, space, steps = size.train + size.test, _space(task, a), _steps(a)
-    path = file_path(task.spec["data"]["args"], data_dir)
+    path = file_path(task.data.args, data_dir)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         if a["layout"] == "groups":
             for i in range(n):

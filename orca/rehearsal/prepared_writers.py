@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.preparation.prepare import prepare_root, resolve_args
 from ..runtime import atomic_write_bytes, atomic_write_text
-from .registry import Size, register_writer
+from .registry import Size, prepared_root_and_args, register_writer
 
 N_GENES = 3008  # DrugCell's mutation vector length
 N_BITS = 2048  # Morgan fingerprint bits
@@ -34,11 +33,10 @@ def _wav(x: np.ndarray, rate: int) -> bytes:
 @register_writer("prepare", "nb360_fsd50k")
 def write_fsd50k(task, data_dir: Path, size: Size) -> list[Path]:
     """Clips with 1-3 chunks and 1-3 of the task's ``output.num_outputs`` labels each."""
-    prepare = task.spec["prepare"]
-    root, a = prepare_root(prepare, task.spec["data"].get("args"), data_dir), resolve_args(prepare)
+    root, a = prepared_root_and_args(task, data_dir)
     rng = size.rng(task.name)
     rate = int(a["sample_rate"])
-    names = [f"label_{i:03d}" for i in range(int(task.spec["output"]["num_outputs"]))]
+    names = [f"label_{i:03d}" for i in range(int(task.output.num_outputs))]
     manifests = {a["train_manifest"]: ("dev", max(2, size.train // 2)), "val.csv": ("dev", 2),
                  a["test_manifest"]: ("eval", max(2, size.test // 2))}
     buf = io.BytesIO()
@@ -64,8 +62,7 @@ def write_fsd50k(task, data_dir: Path, size: Size) -> list[Path]:
 @register_writer("prepare", "drugcell")
 def write_drugcell(task, data_dir: Path, size: Size) -> list[Path]:
     """A few cell lines and drugs, ``Size.train + Size.test`` (cell, drug, response) pairs."""
-    prepare = task.spec["prepare"]
-    root, a = prepare_root(prepare, task.spec["data"].get("args"), data_dir), resolve_args(prepare)
+    root, a = prepared_root_and_args(task, data_dir)
     rng = size.rng(task.name)
     cells = [f"CELL-{i}" for i in range(8)]
     drugs = [f"C{'C' * i}O" for i in range(6)]  # SMILES-like drug ids

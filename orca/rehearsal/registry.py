@@ -21,6 +21,14 @@ class Size:
         return np.random.default_rng([self.seed, sum(map(ord, salt))])
 
 
+def prepared_root_and_args(task, data_dir: Path) -> tuple[Path, dict]:
+    """Where ``task``'s prepare step reads its raw files, and the step's args with defaults filled."""
+    from ..data.preparation.prepare import prepare_root, resolve_args
+
+    prepare = task.prepare.mapping()
+    return prepare_root(prepare, task.data.args, data_dir), resolve_args(prepare)
+
+
 Writer = Callable[["object", Path, Size], list[Path]]
 WRITERS: dict[str, Writer] = {}
 

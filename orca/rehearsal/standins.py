@@ -14,6 +14,7 @@ task settings does nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from ..runtime import atomic_write_json
@@ -22,8 +23,7 @@ from .registry import WRITERS, Size, register_writer  # noqa: F401  (Size, regis
 
 def writer_key(task) -> str:
     """``prepare:<step>`` for a task with a prepare step, else ``loader:<loader>``."""
-    prepare = task.spec.get("prepare")
-    return f"prepare:{prepare['step']}" if prepare else f"loader:{task.spec['data']['loader']}"
+    return f"prepare:{task.prepare.step}" if task.prepare else f"loader:{task.data.loader}"
 
 
 def _load_writers() -> None:
@@ -63,8 +63,8 @@ def write_standins(task, data_dir: Path, size: Size = DEFAULT_SIZE, record: Path
     data_dir = Path(data_dir)
     _claim(data_dir)
     record = Path(record) if record else data_dir / "standins" / f"{task.name}.json"
-    settings = {"writer": key, "data": task.spec["data"], "prepare": task.spec.get("prepare"),
-                "input": task.spec["input"], "output": task.spec["output"], "size": size.__dict__}
+    settings = {"writer": key, "data": asdict(task.data), "prepare": task.prepare and task.prepare.mapping(),
+                "input": asdict(task.input), "output": asdict(task.output), "size": asdict(size)}
     if record.is_file():
         old = json.loads(record.read_text())
         if old.get("settings") == json.loads(json.dumps(settings, default=str)) and \

@@ -106,7 +106,8 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     body's layer norms (with the embedder and head); "random" builds the body with random weights.
     Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
     With ``checkpoint_dir`` the state is saved after an epoch at most every ``checkpoint_every_s`` seconds (None:
-    orca.checkpoint's default; 0: every epoch), and mid-epoch when SIGTERM/SIGUSR1 asks the job to stop; a restarted job resumes there and ends with the same numbers as an uninterrupted one.
+    orca.checkpoint's default; 0: every epoch), and mid-epoch when SIGTERM/SIGUSR1 asks the job to stop; a
+    restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
     proto = get_protocol(protocol)
     run = setup(task, "refine", seed, data_dir, out_path, device, validation=proto.validation_split)
@@ -122,8 +123,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
         load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
     model.to(run.device)
     ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}"
-                        f"-{_file_digest(embedder_path)}",
-                        checkpoint_every_s)
+                        f"-{_file_digest(embedder_path)}", checkpoint_every_s)
     tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {aligner} seed {seed}", log,
                    proto)
     state = resume(ckpt, run.generator, model=model, optimizer=tr.optimizer, scheduler=tr.scheduler)

@@ -92,7 +92,7 @@ def test_second_call_writes_nothing_new(tmp_path):
 
 
 def test_unknown_loader_names_the_fix(tmp_path):
-    task = paper_tasks()["satellite"]
-    task.spec["data"] = {**task.spec["data"], "loader": "nosuch"}
+    real = paper_tasks()["satellite"]
+    task = type(real)(real.name, real.path, {**real.spec, "data": {**real.spec["data"], "loader": "nosuch"}})
     with pytest.raises(ValueError, match="no stand-in writer for 'loader:nosuch'"):
         write_standins(task, tmp_path, SMALL)

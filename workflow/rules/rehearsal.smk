@@ -17,5 +17,5 @@ rule standin:
         CONDA_ENV
     localrule: True
     shell:
-        "python -m orca.rehearsal --task {params.task_file} --data-dir {params.data_dir}"
+        "orca standin --task {params.task_file} --data-dir {params.data_dir}"
         " --overrides {params.overrides:q} --done {output.record} > {log} 2>&1"

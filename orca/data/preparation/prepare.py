@@ -224,10 +224,9 @@ def run_prepare(task: str, prepare: dict, data_dir: Path, data_args: dict | None
 def prepare_task(task, data_dir: Path, done: Path | None = None, force: bool = False) -> dict:
     """Run the ``prepare:`` step of ``task`` (a loaded :class:`orca.tasks.Task`); return its provenance record,
     also written to ``done`` (the workflow's stamp) when given."""
-    prepare = task.spec.get("prepare")  # the step's own mapping (its schema: the step's module)
-    if not prepare:
+    if task.prepare is None:
         raise ValueError(f"{task.path}: task {task.name!r} has no prepare: section; nothing to prepare")
-    prov = run_prepare(task.name, prepare, Path(data_dir), task.data.args, force=force)
+    prov = run_prepare(task.name, task.prepare.mapping(), Path(data_dir), task.data.args, force=force)
     if done is not None:
         atomic_write_json(done, prov)
     return prov
