@@ -94,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("standin", help="rehearsal only: write a task's stand-in raw data (random values in the "
                                        "real layout, never the real data) into the rehearsal's own data folder")
-    _common(p)
+    p.add_argument("--task", required=True, help="task name or path to a task YAML file")
+    p.add_argument("--data-dir", required=True, help="the rehearsal's own data folder (never the real one)")
+    p.add_argument("--benchmarks", action="append", default=None,
+                   help="folder of task files (repeatable; default: $ORCA_BENCHMARKS or ./benchmarks)")
+    p.add_argument("--overrides", default="{}", help="JSON merged into every task file (as the workflow's)")
     p.add_argument("--train", type=int, default=24, help="training samples per stand-in")
     p.add_argument("--test", type=int, default=8, help="test samples per stand-in")
     p.add_argument("--done", default=None, help="record of the written files (for the workflow)")
