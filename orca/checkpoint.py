@@ -27,18 +27,27 @@ EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"
 DEFAULT_EVERY_S = 60.0
 
 
+def parse_seconds(text: str) -> float:
+    """A number of seconds >= 0 from text; ValueError otherwise (NaN and negative numbers included)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
 def default_every_s() -> float:
     """$ORCA_CHECKPOINT_EVERY_S, else DEFAULT_EVERY_S; a value that is not a number >= 0 raises ValueError."""
     raw = os.environ.get("ORCA_CHECKPOINT_EVERY_S", "").strip()
     if not raw:
         return DEFAULT_EVERY_S
     try:
-        value = float(raw)
+        return parse_seconds(raw)
     except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ValueError(f"ORCA_CHECKPOINT_EVERY_S={raw!r} is not a number of seconds >= 0; unset it or set e.g. 60")
-    return value
+        raise ValueError(f"ORCA_CHECKPOINT_EVERY_S={raw!r} is not a number of seconds >= 0; unset it or set "
+                         "e.g. 60") from None
 
 
 class Preempted(SystemExit):

@@ -27,11 +27,15 @@ DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
 BODY_CHOICES = {"pretrained": True, "random": False}  # --body -> the task's body.pretrained
 
 
-def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, task: bool = True, data_dir_help: str | None = None) -> None:
+    """--benchmarks, --data-dir, --overrides (and --task); ``data_dir_help`` makes --data-dir required."""
     p.add_argument("--benchmarks", action="append", default=None,
                    help="folder of task files (repeatable; default: $ORCA_BENCHMARKS or ./benchmarks)")
-    p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
-                   help="where raw and prepared data live (default: $ORCA_DATA_DIR or .cache/orca/data)")
+    if data_dir_help:
+        p.add_argument("--data-dir", required=True, help=data_dir_help)
+    else:
+        p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
+                       help="where raw and prepared data live (default: $ORCA_DATA_DIR or .cache/orca/data)")
     p.add_argument("--overrides", default="{}",
                    help='JSON merged into every task file, e.g. \'{"refine": {"epochs": 2}}\'')
     if task:
@@ -39,13 +43,12 @@ def _common(p: argparse.ArgumentParser, task: bool = True) -> None:
 
 
 def _seconds(text: str) -> float:
+    from .checkpoint import parse_seconds
+
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
-    return value
+        return parse_seconds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _run_opts(p: argparse.ArgumentParser) -> None:
@@ -94,11 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("standin", help="rehearsal only: write a task's stand-in raw data (random values in the "
                                        "real layout, never the real data) into the rehearsal's own data folder")
-    p.add_argument("--task", required=True, help="task name or path to a task YAML file")
-    p.add_argument("--data-dir", required=True, help="the rehearsal's own data folder (never the real one)")
-    p.add_argument("--benchmarks", action="append", default=None,
-                   help="folder of task files (repeatable; default: $ORCA_BENCHMARKS or ./benchmarks)")
-    p.add_argument("--overrides", default="{}", help="JSON merged into every task file (as the workflow's)")
+    _common(p, data_dir_help="the rehearsal's own data folder (never the real one)")
     p.add_argument("--train", type=int, default=24, help="training samples per stand-in")
     p.add_argument("--test", type=int, default=8, help="test samples per stand-in")
     p.add_argument("--done", default=None, help="record of the written files (for the workflow)")

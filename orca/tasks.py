@@ -291,10 +291,16 @@ STAGE_DEPENDS: dict[str, tuple] = {
 }
 
 
-def _get(spec: dict, dotted: str):
+_MISSING = object()
+
+
+def _get(spec: dict, dotted: str, missing=None):
+    """The value at ``dotted`` (e.g. "data.args") in nested mappings, or ``missing`` where the path stops."""
     value = spec
     for key in dotted.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, dict) or key not in value:
+            return missing
+        value = value[key]
     return value
 
 
@@ -343,20 +349,15 @@ def stage_overrides(overrides: dict, stage: str) -> dict:
         if _get(overrides, dotted) is not None:
             paths += [p for p in CHECKED_WITH.get(dotted, ()) if p not in paths]
     for dotted in paths:
-        keys = dotted.split(".")
-        value = overrides
-        for key in keys:
-            value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+        value = _get(overrides, dotted, _MISSING)
         if value is _MISSING:
             continue
+        keys = dotted.split(".")
         node = out
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = copy.deepcopy(value)
     return out
-
-
-_MISSING = object()
 
 
 def settings_hash(settings: dict) -> str:

@@ -10,7 +10,7 @@ read here (:func:`active`) and nowhere else. While it is set:
 - every table output is marked as a rehearsal (:mod:`orca.rehearsal.marking`).
 
 Stand-in raw data, in each row's real layout, are written by :mod:`orca.rehearsal.standins`
-(``python -m orca.rehearsal --task T --data-dir D``; the workflow's ``standin`` rule).
+(``orca standin --task T --data-dir D``; the workflow's ``standin`` rule).
 """
 from __future__ import annotations
 

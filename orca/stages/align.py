@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ..checkpoint import Checkpointer, Preempted, StopFlag
-from ..data.loaders.lazy import is_lazy
 from ..evaluation import fill_ignored
 from ..model.backbones import EmbeddingInit, load_body
 from ..model.embedders import build_embedder
@@ -30,7 +29,7 @@ from ..progress import epoch_line, start_clock
 from ..runtime import atomic_torch_save, atomic_write_json, provenance
 from ..sources import cluster_labels, load_source
 from ..tasks import Task
-from .common import resume, setup, snapshot
+from .common import batch_rows, resume, setup, snapshot, training_inputs
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -158,8 +157,7 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, s
                          f"rebuild the source features of {backbone}")
     distance = make_protocol_aligner(aligner, proto, cfg.solver)
     distance.prepare(src_x.to(dev), src_y.to(dev))
-    x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)  # lazy: rows read per class
-    loop = _ClassLoop(embedder, distance, x_train, classes, counts / counts.sum(), by_class, cfg.batch_size,
+    loop = _ClassLoop(embedder, distance, training_inputs(data.x_train), classes, counts / counts.sum(), by_class, cfg.batch_size,
                       cfg.maxsamples, run.generator, dev, task.path)
     return loop, len(src_x)
 
@@ -178,8 +176,7 @@ def _align_epoch(loop: _ClassLoop, epoch: int) -> float:
         if count < len(idx):
             pick = torch.randperm(len(idx), generator=loop.generator)[:count].numpy()
             idx = idx[np.sort(pick)]
-        xb = torch.from_numpy(loop.x_train[idx]) if is_lazy(loop.x_train) else loop.x_train[idx]
-        tokens, _ = loop.embedder(xb.to(loop.device))
+        tokens, _ = loop.embedder(batch_rows(loop.x_train, idx).to(loop.device))
         feats = tokens.mean(dim=1)
         target_y = torch.full((len(idx),), int(loop.classes[ci]), dtype=torch.long, device=loop.device)
         loss = float(loop.weights[ci]) * loop.distance(feats, target_y)

@@ -47,6 +47,25 @@ def setup(task: Task, stage: str, seed: int, data_dir: str | Path, out_path: str
     return StageSetup(settings, settings_hash(settings), dev, gen, data, started)
 
 
+def training_inputs(x):
+    """Training inputs as the loops index them: a tensor sharing ``x``'s memory, or the LazyRows itself
+    (out-of-core inputs, ``data.args.lazy_inputs``: rows are read when a batch asks for them)."""
+    import torch
+
+    from ..data.loaders.lazy import is_lazy
+
+    return x if is_lazy(x) else torch.from_numpy(x)
+
+
+def batch_rows(x_train, idx):
+    """Rows ``idx`` (numpy or torch indices) of :func:`training_inputs`'s result, as a tensor."""
+    import torch
+
+    from ..data.loaders.lazy import is_lazy, read_rows
+
+    return torch.from_numpy(read_rows(x_train, idx)) if is_lazy(x_train) else x_train[idx]
+
+
 def snapshot(generator, **stateful) -> dict:
     """Checkpoint payload: each object's ``state_dict()`` under its name, plus every RNG state."""
     from ..checkpoint import rng_state

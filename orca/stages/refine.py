@@ -19,7 +19,6 @@ import torch
 from ..augment import make_augmenter
 from ..checkpoint import Checkpointer, Preempted, StopFlag
 from ..data.download.fetching import file_digest
-from ..data.loaders.lazy import is_lazy, read_rows
 from ..evaluation import make_scorer
 from ..losses import make_loss
 from ..metrics import get_metric
@@ -31,7 +30,7 @@ from ..progress import epoch_line, start_clock
 from ..records import build_record, write_record
 from ..taskdata import num_outputs
 from ..tasks import Task
-from .common import resume, setup, snapshot
+from .common import batch_rows, resume, setup, snapshot, training_inputs
 from .controls import freeze_except_layer_norms
 
 
@@ -165,7 +164,7 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
         return scorer(y, predict(model, x, cfg.eval_batch_size, dev, decode), groups)
 
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
-    x_train = data.x_train if is_lazy(data.x_train) else torch.from_numpy(data.x_train)
+    x_train = training_inputs(data.x_train)
     augment = make_augmenter(cfg.augment, seed, data.sample_shape[0], task.input.modality,
                              (task.data.normalize or {}).get("inputs"))  # refine.augment; identity when unset
     optimizer = make_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr,
@@ -188,7 +187,7 @@ def _train_epoch(tr: _Training, stop) -> None:
     tr.optimizer.zero_grad(set_to_none=True)
     for b in range(t["next_batch"], num_batches):
         idx = t["order"][b * bs: (b + 1) * bs]
-        loss = tr.loss_fn(tr.forward(tr.augment(_batch(tr.x_train, idx), epoch, b).to(dev)), tr.y_train[idx].to(dev))
+        loss = tr.loss_fn(tr.forward(tr.augment(batch_rows(tr.x_train, idx), epoch, b).to(dev)), tr.y_train[idx].to(dev))
         if not torch.isfinite(loss):
             kept = f" (the last good checkpoint is kept: {tr.ckpt.path})" if tr.ckpt.exists() else ""
             raise FloatingPointError(
@@ -273,11 +272,6 @@ def _selection_part(data, part: str) -> tuple:
     if part == "test":
         return data.y_test, data.x_test, data.groups_test
     return data.y_val, data.x_val, data.groups_val
-
-
-def _batch(x_train, idx: torch.Tensor) -> torch.Tensor:
-    """Training rows ``idx`` as a tensor: indexed in memory, or read from disk for a LazyRows."""
-    return torch.from_numpy(read_rows(x_train, idx)) if is_lazy(x_train) else x_train[idx]
 
 
 def _file_digest(path: str | Path | None) -> str:

@@ -8,7 +8,6 @@ rule standin:
     params:
         task_file=task_file,
         settings=lambda w: GRID.settings_json(w.task, "data"),
-        prepare=lambda w: json.dumps(GRID.task(w.task).spec.get("prepare"), sort_keys=True),
         overrides=lambda w: GRID.overrides_json("data"),
         data_dir=DATA_DIR,
     log:
