@@ -9,8 +9,8 @@
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
 
-The warm worker (`python -m orca.warm --socket PATH`, orca/warm.py) keeps torch & co. imported; jobs run with
-ORCA_WORKER=PATH fork from it (orca/warm_client.py hands them over).
+The warm worker (`python -m orca.runtime.warm --socket PATH`, orca/runtime/warm.py) keeps torch & co. imported; jobs run with
+ORCA_WORKER=PATH fork from it (orca/runtime/warm_client.py hands them over).
 
 A task is a name found under --benchmarks (repeatable) or a path to its YAML file.
 Exit status: 0 on success, 2 for bad input (the message says what to fix), 1 for anything else.
@@ -43,7 +43,7 @@ def _common(p: argparse.ArgumentParser, task: bool = True, data_dir_help: str | 
 
 
 def _seconds(text: str) -> float:
-    from .checkpoint import parse_seconds
+    from .training.checkpoint import parse_seconds
 
     try:
         return parse_seconds(text)
@@ -64,10 +64,10 @@ def _run_opts(p: argparse.ArgumentParser) -> None:
 
 
 def _protocol_opt(p: argparse.ArgumentParser) -> None:
-    from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
+    from .spec.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
     p.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=list(PROTOCOLS),
-                   help="evaluation protocol (orca/protocols.py): 'original' = the released code's (whole training "
+                   help="evaluation protocol (orca/spec/protocols.py): 'original' = the released code's (whole training "
                         "set, test-selected epoch, chunked metric), 'clean' = validation split (default: "
                         f"{DEFAULT_PROTOCOL})")
 
@@ -174,7 +174,7 @@ def _training_parsers(sub) -> None:
 
 
 def _task(args):
-    from .tasks import resolve_task
+    from .spec.tasks import resolve_task
 
     dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
     overrides = json.loads(args.overrides)
@@ -184,8 +184,8 @@ def _task(args):
 
 
 def _claim_gpu() -> None:
-    """With ORCA_GPUS=0,1,... take a free GPU for this job (held until exit) before CUDA starts (orca/gpus.py)."""
-    from .gpus import visible_devices_for_job
+    """With ORCA_GPUS=0,1,... take a free GPU for this job (held until exit) before CUDA starts (orca/runtime/gpus.py)."""
+    from .runtime.gpus import visible_devices_for_job
 
     gpu = visible_devices_for_job()
     if gpu is not None:
@@ -197,7 +197,7 @@ def _checkpoints(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .warm_client import forward_to_worker
+    from .runtime.warm_client import forward_to_worker
 
     argv = sys.argv[1:] if argv is None else argv
     forwarded = forward_to_worker(argv)
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from .runtime import set_threads
+    from .runtime.process import set_threads
 
     if args.command in ("sources", "align", "refine"):
         set_threads(args.threads)
@@ -228,7 +228,7 @@ def _dispatch(args) -> int:
 
 
 def _cmd_tasks(args) -> int:
-    from .tasks import find_task_files, load_task
+    from .spec.tasks import find_task_files, load_task
 
     dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
     for name, path in find_task_files(dirs).items():
@@ -257,7 +257,7 @@ def _cmd_standin(args) -> int:
 def _cmd_fetch(args) -> int:
     from .data import fetch
     from .data.preparation.prepare import prepare_task
-    from .runtime import atomic_write_text
+    from .runtime.process import atomic_write_text
 
     task = _task(args)
     if task.prepare:  # up to date: returns at once
@@ -270,7 +270,7 @@ def _cmd_fetch(args) -> int:
 
 def _cmd_sources(args) -> int:
     from .model.backbones import load_body
-    from .sources import build_source_features, from_arrays, save_source
+    from .stages.sources import build_source_features, from_arrays, save_source
 
     body = load_body(args.backbone)
     feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
@@ -293,7 +293,7 @@ def _cmd_align(args) -> int:
 
 
 def _cmd_refine(args) -> int:
-    from .protocols import get_protocol
+    from .spec.protocols import get_protocol
     from .stages.controls import body_mode_of
     from .stages.refine import run_refine
 

@@ -47,7 +47,7 @@ def toy_task(tmp_path):
     import numpy as np
     import yaml
 
-    from orca.tasks import load_task
+    from orca.spec.tasks import load_task
 
     def make(arrays: dict, overrides: dict | None = None, name: str = "toy"):
         np.savez(tmp_path / f"{name}.npz", **arrays)

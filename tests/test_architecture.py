@@ -82,5 +82,5 @@ def test_no_import_cycle_in_orca():
 
 def test_the_worker_depends_on_the_cli_and_not_the_reverse():
     graph = import_graph()
-    assert "orca.cli" in graph["orca.warm"]
-    assert "orca.warm" not in graph["orca.cli"]
+    assert "orca.cli" in graph["orca.runtime.warm"]
+    assert "orca.runtime.warm" not in graph["orca.cli"]

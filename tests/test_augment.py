@@ -10,11 +10,11 @@ import torch
 import yaml
 
 import orca.stages.refine as refine_mod
-from orca.augment import batch_generator, hflip, make_augmenter, random_crop
-from orca.normalize import fit_normalizer
+from orca.training.augment import batch_generator, hflip, make_augmenter, random_crop
+from orca.data.normalize import fit_normalizer
 from orca.stages.refine import run_refine
-from orca.taskdata import prepare_split
-from orca.tasks import Task, TaskError, find_task_files, load_task, resolve_task, settings_hash, stage_settings
+from orca.data.taskdata import prepare_split
+from orca.spec.tasks import Task, TaskError, find_task_files, load_task, resolve_task, settings_hash, stage_settings
 
 REPO = Path(__file__).resolve().parents[1]
 AUG = {"random_crop": {"padding": 2}, "hflip": True}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from orca.cli import main
-from orca.sources import save_source
+from orca.stages.sources import save_source
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"align": {"epochs": 1, "maxsamples": 8}, "refine": {"epochs": 1, "batch_size": 32}}

@@ -1,12 +1,12 @@
-"""orca.checkpoint: epoch-end saves at most every ``every_s`` seconds, forced saves, the interval's sources."""
+"""orca.training.checkpoint: epoch-end saves at most every ``every_s`` seconds, forced saves, the interval's sources."""
 import pytest
 
-from orca.checkpoint import DEFAULT_EVERY_S, Checkpointer, default_every_s
+from orca.training.checkpoint import DEFAULT_EVERY_S, Checkpointer, default_every_s
 
 
 def test_save_if_due_waits_for_the_interval_unless_forced(tmp_path, monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr("orca.checkpoint.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("orca.training.checkpoint.time.monotonic", lambda: clock[0])
     ckpt = Checkpointer(tmp_path, "job", every_s=60)
     made = []
 

@@ -10,8 +10,8 @@ import yaml
 from orca.data import fetch
 from orca.stages import refine as refine_mod
 from orca.stages.controls import CONTROLS, body_mode_of, freeze_except_layer_norms
-from orca.tasks import load_task
-from orca.workflow_support import ConfigError, Grid
+from orca.spec.tasks import load_task
+from orca.plan.grid import ConfigError, Grid
 
 OVERRIDES = {"refine": {"epochs": 1, "batch_size": 32}}
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from orca.model.embedders import Embedder1D, build_embedder, stack_number
-from orca.tasks import EmbedderSpec
+from orca.spec.tasks import EmbedderSpec
 
 
 @pytest.mark.parametrize("length,target,expected", [(140, 8, 20), (140, 16, 10), (4, 8, 1), (13, 8, 13), (30, 8, 5)])
@@ -129,7 +129,7 @@ ORIGINAL_1D = {"pdebench/pde-burgers": (128, 256), "pdebench/pde-advection": (51
 
 @pytest.mark.parametrize("row", sorted(ORIGINAL_1D))
 def test_1d_rows_have_the_originals_token_count(row, tiny_text_body):
-    from orca.tasks import load_task
+    from orca.spec.tasks import load_task
 
     task = load_task(BENCHMARKS / f"{row}.yaml")
     target_seq_len, declared = ORIGINAL_1D[row]
@@ -140,7 +140,7 @@ def test_1d_rows_have_the_originals_token_count(row, tiny_text_body):
 
 
 def test_burgers_embeds_its_1024_cells_into_512_tokens():
-    from orca.tasks import load_task
+    from orca.spec.tasks import load_task
 
     task = load_task(BENCHMARKS / "pdebench" / "pde-burgers.yaml")
     emb = Embedder1D(1, 1024, 8, task.embedder.target_seq_len, max_positions=512)  # RoBERTa: 514 - 2

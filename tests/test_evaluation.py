@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from orca.evaluation import fill_ignored, group_mean, ignore_mask, score
-from orca.metrics import get_metric
+from orca.evaluation.scoring import fill_ignored, group_mean, ignore_mask, score
+from orca.evaluation.metrics import get_metric
 
 
 def test_group_mean_by_hand_in_order_of_first_appearance():
@@ -59,7 +59,7 @@ def test_masked_scoring_skips_ignored_entries():
 
 # ----------------------------------------------------------------------------- protocols: chunked evaluation
 def test_chunks_accumulate_loader_batches_until_eval_batch_size():
-    from orca.evaluation import chunk_bounds
+    from orca.evaluation.scoring import chunk_bounds
 
     # loader batches of 3; a chunk closes once it holds >= 4 samples, i.e. after 2 batches; the rest is the last
     assert chunk_bounds(10, 3, 4) == [(0, 6), (6, 10)]
@@ -70,7 +70,7 @@ def test_chunks_accumulate_loader_batches_until_eval_batch_size():
 
 
 def test_chunked_score_is_the_mean_over_chunks_not_the_whole_set_metric():
-    from orca.evaluation import chunked_score
+    from orca.evaluation.scoring import chunked_score
 
     metric = get_metric("zero_one_error_pct")
     y = np.zeros(10, dtype=np.int64)
@@ -85,7 +85,7 @@ def _opts(batch_size, eval_batch_size, **extra):
 
 
 def test_make_scorer_clean_scores_the_whole_set_and_original_the_chunks():
-    from orca.evaluation import make_scorer
+    from orca.evaluation.scoring import make_scorer
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=(10, 1, 4)) + 3
@@ -104,7 +104,7 @@ def test_make_scorer_clean_scores_the_whole_set_and_original_the_chunks():
 
 
 def test_make_scorer_original_crops_psicov_chunks_to_the_first_listed_protein():
-    from orca.evaluation import make_scorer
+    from orca.evaluation.scoring import make_scorer
 
     # two 40 x 40 maps, padded by offset 2; the test list's proteins have 28 and 38 residues
     t = np.full((2, 1, 40, 40), 100.0)

@@ -1,4 +1,4 @@
-"""orca.gpus: the file-locked device pool (no GPU needed: device ids are just names here)."""
+"""orca.runtime.gpus: the file-locked device pool (no GPU needed: device ids are just names here)."""
 import multiprocessing as mp
 import os
 import signal
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from orca import gpus
+from orca.runtime import gpus
 
 
 def _worker(pool_dir, devices, hold_s, queue):
@@ -104,7 +104,7 @@ def test_killed_holder_is_reclaimed(tmp_path):
 
 _CHILD = """
 import sys
-from orca.gpus import visible_devices_for_job
+from orca.runtime.gpus import visible_devices_for_job
 print(visible_devices_for_job(timeout_s=float(sys.argv[1])))
 """
 

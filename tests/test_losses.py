@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from orca.losses import LOSSES, balanced_class_weights, make_loss
-from orca.metrics import relative_l2 as relative_l2_metric
+from orca.training.losses import LOSSES, balanced_class_weights, make_loss
+from orca.evaluation.metrics import relative_l2 as relative_l2_metric
 
 
 def test_registry_and_unknown():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, r2_score, roc_auc_score
 
-from orca.metrics import METRICS, Metric, get_metric
+from orca.evaluation.metrics import METRICS, Metric, get_metric
 
 RNG = np.random.default_rng(0)
 
@@ -190,7 +190,7 @@ def _one_pair_maps(upper: float, lower: float, true: float = 5.0, size: int = 30
 
 
 def test_original_mae8_weights_a_pair_three_quarters_lower_one_quarter_upper():
-    from orca.metrics import mae8, mae8_original
+    from orca.evaluation.metrics import mae8, mae8_original
 
     t, p = _one_pair_maps(upper=9.0, lower=1.0)
     assert mae8_original(t, p) == pytest.approx(abs(0.75 * 1.0 + 0.25 * 9.0 - 5.0))  # 2.0
@@ -203,7 +203,7 @@ def test_original_mae8_weights_a_pair_three_quarters_lower_one_quarter_upper():
 
 
 def test_original_mae8_crops_the_nth_map_of_a_chunk_to_the_nth_listed_length():
-    from orca.metrics import mae8_original
+    from orca.evaluation.metrics import mae8_original
 
     t, p = _one_pair_maps(upper=7.0, lower=7.0)  # error 2 at (0, 25)
     assert mae8_original(t, p, lengths=[30]) == pytest.approx(2.0)

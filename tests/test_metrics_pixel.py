@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from orca.metrics import METRICS, one_minus_auroc_pixel
+from orca.evaluation.metrics import METRICS, one_minus_auroc_pixel
 
 
 def test_pixel_auroc_ignores_masked_pixels():
@@ -26,8 +26,8 @@ def test_pixel_auroc_skips_masked_pixels():
 
 
 def test_original_cosmic_auroc_counts_ignored_pixels_as_true_negatives():
-    from orca.evaluation import score
-    from orca.metrics import get_metric
+    from orca.evaluation.scoring import score
+    from orca.evaluation.metrics import get_metric
 
     y = np.array([1, 1, 0, 0, -1, -1, -1, -1], dtype=np.float32).reshape(1, 1, 2, 4)
     logits = np.array([1, -1, 1, -1, 1, 1, 1, 1], dtype=np.float32).reshape(1, 1, 2, 4)  # ignored: predicted 1

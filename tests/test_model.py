@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from orca.model.heads import MaskedImageHead, TokenPoolHead, build_head
 from orca.model.network import build_model
-from orca.tasks import EmbedderSpec
+from orca.spec.tasks import EmbedderSpec
 
 
 def test_classifier_end_to_end_shapes_and_gradients(tiny_text_body):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from orca.metrics import nrmse, relative_l2
-from orca.normalize import DEFAULT_EPS, fit_normalizer
+from orca.evaluation.metrics import nrmse, relative_l2
+from orca.data.normalize import DEFAULT_EPS, fit_normalizer
 
 
 def fields():

@@ -1,10 +1,10 @@
-"""orca/optim.py: ORCA's optimizers, learning-rate schedules and gradient accumulation."""
+"""orca/training/optim.py: ORCA's optimizers, learning-rate schedules and gradient accumulation."""
 import copy
 
 import pytest
 import torch
 
-from orca.optim import (DEFAULT_BETAS, LRSchedule, accumulated_backward, align_lr, check_schedule, is_step_batch,
+from orca.training.optim import (DEFAULT_BETAS, LRSchedule, accumulated_backward, align_lr, check_schedule, is_step_batch,
                         make_optimizer, resolve_schedule, step_factor, warmup_linear_factor)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orca.metrics import METRICS
-from orca.tasks import find_task_files, load_task
+from orca.evaluation.metrics import METRICS
+from orca.spec.tasks import find_task_files, load_task
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_SUITES = {"nb360": 10, "pdebench": 9, "openml": 42, "drug": 2}

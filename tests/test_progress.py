@@ -1,7 +1,7 @@
-"""Progress lines (orca/progress.py): job, epoch, and time left from the mean epoch time."""
+"""Progress lines (orca/training/progress.py): job, epoch, and time left from the mean epoch time."""
 import pytest
 
-from orca.progress import epoch_line, format_seconds, reset, start_clock
+from orca.training.progress import epoch_line, format_seconds, reset, start_clock
 
 
 class Clock:

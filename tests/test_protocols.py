@@ -3,8 +3,8 @@ that carries the protocol in its paths."""
 import pytest
 import yaml
 
-from orca import protocols
-from orca.protocols import PROTOCOLS, get_protocol, make_protocol_aligner, selected_score
+from orca.spec import protocols
+from orca.spec.protocols import PROTOCOLS, get_protocol, make_protocol_aligner, selected_score
 
 
 def test_original_protocol_is_the_released_codes_and_clean_is_todays():
@@ -51,7 +51,7 @@ def _config(**table_extra):
 
 
 def test_the_grid_plans_every_protocols_paths():
-    from orca.workflow_support import Grid
+    from orca.plan.grid import Grid
 
     both = Grid({**_config(), "protocols": ["original", "clean"]}).table_runs("t", "results")
     assert both == [f"results/runs/iris/minilm-l6/{al}/{pr}/seed0.json"

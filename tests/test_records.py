@@ -1,9 +1,9 @@
-"""orca/records.py: the one run-record type, written by the stages and read back by the report."""
+"""orca/stages/records.py: the one run-record type, written by the stages and read back by the report."""
 import json
 
 import pytest
 
-from orca.records import RunRecord, read_record, write_record
+from orca.stages.records import RunRecord, read_record, write_record
 
 
 def record(**extra) -> RunRecord:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from orca.optim import make_optimizer
-from orca.sources import save_source
+from orca.training.optim import make_optimizer
+from orca.stages.sources import save_source
 from orca.stages.align import class_sample_count, run_align
 from orca.stages.refine import run_refine
-from orca.taskdata import prepare_split
+from orca.data.taskdata import prepare_split
 
 
 class StepLog:
@@ -201,7 +201,7 @@ def test_refine_with_accum_stopped_mid_epoch_resumes_to_the_same_run(toy_task, t
     import os
     import signal
 
-    from orca.checkpoint import Preempted
+    from orca.training.checkpoint import Preempted
 
     task = toy_task(_regression(), {"refine": {"epochs": 2, "batch_size": 4, "accum": 2, "lr": 1e-3,
                                                "scheduler": {"kind": "warmup_linear", "warmup_epochs": 1,

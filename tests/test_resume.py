@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from orca.checkpoint import EXIT_PREEMPTED
-from orca.sources import save_source
+from orca.training.checkpoint import EXIT_PREEMPTED
+from orca.stages.sources import save_source
 
 REPO = Path(__file__).resolve().parents[1]
 OVERRIDES = json.dumps({"align": {"epochs": 12, "maxsamples": 32}, "refine": {"epochs": 8, "batch_size": 16}})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from orca import sources
+from orca.stages import sources
 from orca.data.core import DataFormatError
 
 
@@ -86,7 +86,7 @@ def test_a_corrupt_cifar10_archive_is_an_error_not_a_fallback(cifar_dir, tiny_im
 
 
 def test_the_grid_asks_for_cifar10_features_for_image_bodies_only():
-    from orca.workflow_support import Grid
+    from orca.plan.grid import Grid
 
     cfg = {"benchmarks": ["benchmarks"], "cache_dir": "c", "results_dir": "r", "reports_dir": "p", "targets": ["t"],
            "tables": {"t": {"tasks": ["iris"], "backbones": ["minilm-l6"], "aligners": ["none"], "seeds": [0]}}}

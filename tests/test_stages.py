@@ -9,8 +9,8 @@ import torch
 from orca.stages.align import run_align
 from orca.data import fetch
 from orca.stages.refine import run_refine
-from orca.sources import save_source
-from orca.tasks import load_task
+from orca.stages.sources import save_source
+from orca.spec.tasks import load_task
 
 OVERRIDES = {"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 3, "batch_size": 32}}
 
@@ -74,8 +74,8 @@ def _fake_predict(outputs):
 
 
 def test_refine_decodes_normalised_targets_before_loss_and_metric(toy_task, tiny_text_body, tmp_path, monkeypatch):
-    from orca.metrics import nrmse
-    from orca.taskdata import prepare_split
+    from orca.evaluation.metrics import nrmse
+    from orca.data.taskdata import prepare_split
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(50, 1, 8)).astype(np.float32)
@@ -169,7 +169,7 @@ def test_original_protocol_aligns_on_every_training_row_with_the_original_solver
 
 
 def test_original_protocol_scores_the_test_set_in_eval_batch_size_chunks(toy_task, tiny_text_body, tmp_path, monkeypatch):
-    from orca.metrics import nrmse
+    from orca.evaluation.metrics import nrmse
 
     rng = np.random.default_rng(4)
     x = rng.normal(size=(30, 1, 8)).astype(np.float32)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from orca.normalize import DEFAULT_EPS
-from orca.taskdata import DataError, prepare_split
+from orca.data.normalize import DEFAULT_EPS
+from orca.data.taskdata import DataError, prepare_split
 
 RNG = np.random.default_rng(0)
 
@@ -108,7 +108,7 @@ def test_group_by_without_test_ids_names_the_fix(toy_task, tmp_path):
 
 
 def test_original_crop_lengths_come_from_the_data_and_no_validation_carve_keeps_every_row(toy_task, tmp_path):
-    from orca.taskdata import DataError, prepare_split
+    from orca.data.taskdata import DataError, prepare_split
 
     rng = np.random.default_rng(0)
     arrays = {"x_train": rng.normal(size=(10, 1, 8)).astype(np.float32), "y_train": rng.normal(size=(10, 1, 8)),

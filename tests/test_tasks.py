@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from orca.tasks import BodySpec, TaskError, find_task_files, load_task, settings_hash, stage_settings
+from orca.spec.tasks import BodySpec, TaskError, find_task_files, load_task, settings_hash, stage_settings
 
 IRIS = "benchmarks/offline/iris.yaml"
 

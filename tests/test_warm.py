@@ -1,4 +1,4 @@
-"""The warm worker (orca/warm.py): jobs forked from it behave exactly like jobs run in their own process."""
+"""The warm worker (orca/runtime/warm.py): jobs forked from it behave exactly like jobs run in their own process."""
 import json
 import os
 import signal
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orca.checkpoint import EXIT_PREEMPTED
-from orca.warm_client import available
+from orca.training.checkpoint import EXIT_PREEMPTED
+from orca.runtime.warm_client import available
 from tests import test_resume
 from tests.test_resume import interrupt, orca_cmd, run
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not available(), reason="the warm worker needs L
 
 def start_worker(socket_path: Path, environ: dict, parent: int | None = None) -> subprocess.Popen:
     log = open(socket_path.with_suffix(".log"), "w")  # noqa: SIM115 - the worker writes it while it lives
-    cmd = [sys.executable, "-m", "orca.warm", "--socket", str(socket_path), "--idle-timeout", "600"]
+    cmd = [sys.executable, "-m", "orca.runtime.warm", "--socket", str(socket_path), "--idle-timeout", "600"]
     proc = subprocess.Popen(cmd + (["--parent", str(parent)] if parent else []), env=environ, stdout=log,
                             stderr=subprocess.STDOUT)
     wait_for(lambda: "serving" in socket_path.with_suffix(".log").read_text(), 120, "the worker to preload")
@@ -115,7 +115,7 @@ def test_the_worker_exits_with_its_parent_and_removes_its_socket(tmp_path):
 
 def test_a_worker_that_loaded_the_cuda_driver_does_not_serve(tmp_path):
     socket_path = tmp_path / "c.sock"
-    code = ("import orca.warm as w; w.preload = lambda: []; w._cuda_driver_loaded = lambda: True; "
+    code = ("import orca.runtime.warm as w; w.preload = lambda: []; w._cuda_driver_loaded = lambda: True; "
             f"w.serve({str(socket_path)!r})")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "not serving" in proc.stderr
@@ -126,7 +126,7 @@ def test_every_job_the_rules_start_goes_to_the_worker_except_the_report():
     """A rule's `orca <command>` pays ~5 s of imports outside the worker (README: Warm worker)."""
     import re
 
-    from orca.warm_client import WARM_COMMANDS
+    from orca.runtime.warm_client import WARM_COMMANDS
 
     rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
     called = {m for f in rules.glob("*.smk") for m in re.findall(r'"orca (\w+)', f.read_text())}

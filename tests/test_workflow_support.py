@@ -1,4 +1,4 @@
-"""orca/workflow_support.py: one definition of what each stage depends on (orca.tasks.STAGE_DEPENDS) gives
+"""orca/plan/grid.py: one definition of what each stage depends on (orca.spec.tasks.STAGE_DEPENDS) gives
 both the rule params Snakemake compares and the overrides each job receives, so they never disagree."""
 import copy
 import json
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orca.tasks import load_task, settings_hash, stage_paths, stage_settings
-from orca.workflow_support import BASELINE_PATH, RUN_PATH, Grid
+from orca.spec.tasks import load_task, settings_hash, stage_paths, stage_settings
+from orca.plan.grid import BASELINE_PATH, RUN_PATH, Grid
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("data", "align", "refine", "baseline")

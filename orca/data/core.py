@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..runtime import atomic_output
+from ..runtime.process import atomic_output
 from .loaders.lazy import LazyRows, is_lazy
 # Bump when any loader's output changes, so old prepared files are not reused.
 PREPARED_FORMAT_VERSION = 1
@@ -158,7 +158,7 @@ def prepared_path(loader: str, args: dict, seed: int, data_dir: Path) -> Path:
 
 
 def save_prepared(data: TaskData, path: Path) -> None:
-    """Write ``data`` to ``path`` (.npz, no pickles) atomically (orca.runtime.atomic_output)."""
+    """Write ``data`` to ``path`` (.npz, no pickles) atomically (orca.runtime.process.atomic_output)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.asarray(getattr(data, k)) for k in _ARRAY_FIELDS if not is_lazy(getattr(data, k))}
     for k in (k for k in _ARRAY_FIELDS if is_lazy(getattr(data, k))):  # the HDF5 file holds them: store where

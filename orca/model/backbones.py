@@ -96,7 +96,7 @@ class EmbeddingInit:
     patch_bias: torch.Tensor | None = None
 
     def save(self, path: str | Path) -> None:
-        from ..runtime import atomic_torch_save
+        from ..runtime.process import atomic_torch_save
 
         atomic_torch_save(dict(self.__dict__), path)
 

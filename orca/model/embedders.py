@@ -122,7 +122,7 @@ def build_embedder(modality: str, sample_shape: tuple[int, ...], init, settings,
     """The embedder for one task on one body, initialised from the body's ``EmbeddingInit``.
 
     sample_shape: (C, L) for modality "1d", (C, H, W) for "2d". settings: the task's ``embedder`` section
-    (orca.tasks.EmbedderSpec). transfer: copy the body's tensors (the embedder will be aligned); see the module docstring.
+    (orca.spec.tasks.EmbedderSpec). transfer: copy the body's tensors (the embedder will be aligned); see the module docstring.
     """
     if modality == "1d":
         if len(sample_shape) != 2:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import atomic_write_bytes
+from ..runtime.process import atomic_write_bytes
 
 
 def _nested(arrays: dict) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import atomic_write_bytes
+from ..runtime.process import atomic_write_bytes
 from .containers import write_tar
 from .registry import Size, prepared_root_and_args, register_writer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.loaders.hdf5_pde import _args, file_path
-from ..runtime import atomic_output
+from ..runtime.process import atomic_output
 from .registry import Size, register_writer
 
 

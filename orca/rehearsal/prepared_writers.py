@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import atomic_write_bytes, atomic_write_text
+from ..runtime.process import atomic_write_bytes, atomic_write_text
 from .registry import Size, prepared_root_and_args, register_writer
 
 N_GENES = 3008  # DrugCell's mutation vector length

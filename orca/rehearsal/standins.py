@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime import atomic_write_json
+from ..runtime.process import atomic_write_json
 from .registry import WRITERS, Size, register_writer  # noqa: F401  (Size, register_writer: re-exported)
 
 

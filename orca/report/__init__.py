@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runtime import atomic_write_bytes
+from ..runtime.process import atomic_write_bytes
 from .aggregate import join_published, load_published, load_runs, summarise
 
 __all__ = ["build_report", "report_targets"]

@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..records import read_record
+from ..stages.records import read_record
 from .groups import GROUP_KEYS, NO_BACKBONE, competition_groups  # noqa: F401 - re-exported
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 SCORES = ("test_at_best_val", "test_last_epoch", "best_val", "best_epoch", "test_best_epoch_original")
-SELECTED = "selected"  # summarise(score=...): each protocol's own reported score (orca.protocols.selected_score)
+SELECTED = "selected"  # summarise(score=...): each protocol's own reported score (orca.spec.protocols.selected_score)
 
 # our metric name -> the metric string used in published.csv (same quantity, same units)
 METRIC_TO_PUBLISHED: dict[str, str] = {
@@ -87,7 +87,7 @@ def _read_one(path: Path, default_table: str | None = None) -> dict:
 
 
 def _selected_score(protocol: str) -> str:
-    from ..protocols import selected_score
+    from ..spec.protocols import selected_score
 
     return selected_score(protocol)
 
@@ -121,7 +121,7 @@ def summarise(df: pd.DataFrame, score: str = SELECTED, reference: str = "none") 
     protocol), honouring ``higher_is_better`` (ties are all marked). ``compare.add_statistics`` adds the 95% t
     intervals, the paired comparison with ``reference`` (within a protocol) and the bold rule (``tied_with_best``).
     """
-    from ..protocols import selected_score
+    from ..spec.protocols import selected_score
     from .compare import add_statistics
 
     if score not in SCORES and score != SELECTED:

@@ -9,7 +9,7 @@ over seeds divided by the best method's, so 1 = best and larger = worse. For a l
 problem: a loss of exactly 0 (e.g. 1 - AUROC on an easy task) would otherwise make every other
 method's ratio infinite. A problem whose values are all 0 gives every method r = 1. Ratios need
 non-negative values: a task with a negative mean (possible only for a signed score, e.g. R^2; every
-metric in ``orca.metrics`` is a non-negative loss) gets no ratios, is left out of the profile and is
+metric in ``orca.evaluation.metrics`` is a non-negative loss) gets no ratios, is left out of the profile and is
 named in ``rank_table``'s note. ``rho(tau)`` = share of the table's problems on which the method's ratio is <= tau; a
 method missing on a problem counts as never solving it.
 

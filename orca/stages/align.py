@@ -7,7 +7,7 @@ more than ``maxsamples`` are collected: ``class_sample_count``), mean-pool over 
 one optimizer step and one scheduler step. ``weight_c`` is the class's share of the training set, so
 the epoch's distance is a class-weighted average. Tasks without classes use k-means pseudo-labels of
 their targets. The optimizer is the task's own (align.optimizer, weight_decay, momentum, betas default
-to refine's) at ``align.lr`` (default: ``orca.optim.align_lr`` of refine.lr); the schedule is
+to refine's) at ``align.lr`` (default: ``orca.training.optim.align_lr`` of refine.lr); the schedule is
 ``align.scheduler`` (default ORCA's StepLR lambda, milestones 20, 40, 60, base 0.2).
 """
 from __future__ import annotations
@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import Checkpointer, Preempted, StopFlag
-from ..evaluation import fill_ignored
+from ..training.checkpoint import Checkpointer, Preempted, StopFlag
+from ..evaluation.scoring import fill_ignored
 from ..model.backbones import EmbeddingInit, load_body
 from ..model.embedders import build_embedder
-from ..optim import LRSchedule, make_optimizer
-from ..protocols import DEFAULT_PROTOCOL, align_solver, get_protocol, make_protocol_aligner
-from ..progress import epoch_line, start_clock
-from ..runtime import atomic_torch_save, atomic_write_json, provenance
-from ..sources import cluster_labels, load_source
-from ..tasks import Task
+from ..training.optim import LRSchedule, make_optimizer
+from ..spec.protocols import DEFAULT_PROTOCOL, align_solver, get_protocol, make_protocol_aligner
+from ..training.progress import epoch_line, start_clock
+from ..runtime.process import atomic_torch_save, atomic_write_json, provenance
+from .sources import cluster_labels, load_source
+from ..spec.tasks import Task
 from .common import batch_rows, resume, setup, snapshot, training_inputs
 
 
@@ -66,8 +66,8 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
     The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
     saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
     random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
-    an epoch at most every ``checkpoint_every_s`` seconds (None: orca.checkpoint's default; 0: every epoch) and
-    a restarted job resumes from it. ``protocol`` (orca.protocols): ``clean`` aligns on the
+    an epoch at most every ``checkpoint_every_s`` seconds (None: orca.training.checkpoint's default; 0: every epoch) and
+    a restarted job resumes from it. ``protocol`` (orca.spec.protocols): ``clean`` aligns on the
     training part left after the validation carve with the converged solver; ``original`` on the whole
     training set with the original's OT solver.
     """

@@ -10,10 +10,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..evaluation import score
-from ..metrics import get_metric
-from ..records import build_record, write_record
-from ..tasks import Task
+from ..evaluation.scoring import score
+from ..evaluation.metrics import get_metric
+from .records import build_record, write_record
+from ..spec.tasks import Task
 from .common import setup
 
 

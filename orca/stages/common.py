@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import check_writable, pick_device, seed_everything
-from ..taskdata import SplitData, prepare_split
-from ..tasks import Task, settings_hash, stage_settings
+from ..runtime.process import check_writable, pick_device, seed_everything
+from ..data.taskdata import SplitData, prepare_split
+from ..spec.tasks import Task, settings_hash, stage_settings
 
 
 @dataclass
@@ -32,7 +32,7 @@ def setup(task: Task, stage: str, seed: int, data_dir: str | Path, out_path: str
           device: str | None = None, uses_torch: bool = True, extra_settings: dict | None = None,
           validation: bool = True) -> StageSetup:
     """Fail early on an unwritable ``out_path``, resolve the settings, pick the device, seed everything
-    (NumPy only when ``uses_torch`` is False), then load and check the data (orca.taskdata.prepare_split;
+    (NumPy only when ``uses_torch`` is False), then load and check the data (orca.data.taskdata.prepare_split;
     ``validation=False``: no validation carve, the ``original`` protocol)."""
     started = time.time()
     check_writable(out_path)
@@ -68,7 +68,7 @@ def batch_rows(x_train, idx):
 
 def snapshot(generator, **stateful) -> dict:
     """Checkpoint payload: each object's ``state_dict()`` under its name, plus every RNG state."""
-    from ..checkpoint import rng_state
+    from ..training.checkpoint import rng_state
 
     return {**{name: obj.state_dict() for name, obj in stateful.items()}, "rng": rng_state(generator)}
 
@@ -76,7 +76,7 @@ def snapshot(generator, **stateful) -> dict:
 def resume(checkpointer, generator, **stateful) -> dict | None:
     """Restore ``stateful`` objects and the RNG states from the checkpoint, if there is one; returns the rest of
     the saved state (the stage's own loop variables) or None when starting fresh."""
-    from ..checkpoint import set_rng_state
+    from ..training.checkpoint import set_rng_state
 
     state = checkpointer.load()
     if state is None:

@@ -1,6 +1,6 @@
 """The refine stage: fine-tune embedder + body + head on the task, report the selected epoch's test score.
 
-Records the test scores under their own names, per evaluation protocol (orca.protocols):
+Records the test scores under their own names, per evaluation protocol (orca.spec.protocols):
 - ``clean``: ``test_at_best_val``, the test score of the weights from the epoch with the best validation
   score (the validation split is carved from the training data);
 - ``original`` (the released code's): the whole training set trains, the test set is scored after every
@@ -16,20 +16,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..augment import make_augmenter
-from ..checkpoint import Checkpointer, Preempted, StopFlag
+from ..training.augment import make_augmenter
+from ..training.checkpoint import Checkpointer, Preempted, StopFlag
 from ..data.download.fetching import file_digest
-from ..evaluation import make_scorer
-from ..losses import make_loss
-from ..metrics import get_metric
+from ..evaluation.scoring import make_scorer
+from ..training.losses import make_loss
+from ..evaluation.metrics import get_metric
 from ..model.backbones import load_body
-from ..protocols import DEFAULT_PROTOCOL, get_protocol
+from ..spec.protocols import DEFAULT_PROTOCOL, get_protocol
 from ..model.network import build_model, output_shape
-from ..optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
-from ..progress import epoch_line, start_clock
-from ..records import build_record, write_record
-from ..taskdata import num_outputs
-from ..tasks import Task
+from ..training.optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
+from ..training.progress import epoch_line, start_clock
+from .records import build_record, write_record
+from ..data.taskdata import num_outputs
+from ..spec.tasks import Task
 from .common import batch_rows, resume, setup, snapshot, training_inputs
 from .controls import freeze_except_layer_norms
 
@@ -61,7 +61,7 @@ def is_better(new: float, old: float | None, higher_is_better: bool) -> bool:
 class _Training:
     """What the refine loop works with (built once per run); ``t`` is the whole training state, and a
     checkpoint is a snapshot of it plus the model, optimizer, scheduler and RNG states."""
-    cfg: object  # orca.tasks.RefineSpec
+    cfg: object  # orca.spec.tasks.RefineSpec
     model: torch.nn.Module
     forward: object  # model, or model followed by the target decoder
     loss_fn: torch.nn.Module
@@ -78,7 +78,7 @@ class _Training:
     label: str
     log: object
     task_path: Path
-    proto: object  # orca.protocols.Protocol: which part selects the epoch (select_on: val | test)
+    proto: object  # orca.spec.protocols.Protocol: which part selects the epoch (select_on: val | test)
     t: dict = field(default_factory=lambda: {"epoch": 0, "next_batch": 0, "order": None, "running": 0.0, "step": 0,
                                              "history": [], "best_val": None, "best_epoch": -1, "best_state": None})
 
@@ -97,7 +97,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
                protocol: str = DEFAULT_PROTOCOL, checkpoint_every_s: float | None = None) -> dict:
     """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
 
-    ``protocol`` (orca.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
+    ``protocol`` (orca.spec.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
 
     A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
     task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
@@ -105,7 +105,7 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
     body's layer norms (with the embedder and head); "random" builds the body with random weights.
     Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
     With ``checkpoint_dir`` the state is saved after an epoch at most every ``checkpoint_every_s`` seconds (None:
-    orca.checkpoint's default; 0: every epoch), and mid-epoch when SIGTERM/SIGUSR1 asks the job to stop; a
+    orca.training.checkpoint's default; 0: every epoch), and mid-epoch when SIGTERM/SIGUSR1 asks the job to stop; a
     restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
     proto = get_protocol(protocol)
@@ -169,7 +169,7 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
                              (task.data.normalize or {}).get("inputs"))  # refine.augment; identity when unset
     optimizer = make_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr,
                                cfg.weight_decay, cfg.momentum, cfg.betas)  # a frozen body's weights are left out
-    # per batch or per epoch (orca/optim.py)
+    # per batch or per epoch (orca/training/optim.py)
     scheduler = LRSchedule(optimizer, cfg.scheduler, -(-len(x_train) // cfg.batch_size))
     return _Training(cfg, model, forward, loss_fn, optimizer, scheduler, x_train,
                      as_target(data.y_train, task.output.kind), augment, evaluate, metric, dev, run.generator,

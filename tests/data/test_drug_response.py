@@ -15,7 +15,7 @@ from orca.data.preparation.prepare import (
     sha256_array,
 )
 from orca.cli import main as orca_main
-from orca.tasks import TaskError, load_task
+from orca.spec.tasks import TaskError, load_task
 from tests.workflow.test_e2e import REPO
 
 RNG = np.random.default_rng(0)

@@ -20,7 +20,7 @@ from orca.data.preparation.fsd50k_raw import (
 )
 from orca.data.preparation.prepare import resolve_args
 from orca.data.preparation.prepare import prepare_task
-from orca.tasks import load_task
+from orca.spec.tasks import load_task
 from tests.workflow.test_e2e import REPO
 
 SR = 22050

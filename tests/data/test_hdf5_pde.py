@@ -5,7 +5,7 @@ import pytest
 
 from orca.data import DataFormatError, DataUnavailableError, fetch, load_task_data
 from orca.data.loaders.hdf5_pde import load_pdebench
-from orca.tasks import load_task
+from orca.spec.tasks import load_task
 
 
 def _arrays_1d(path, n=10, t=21, x=64, fields=("tensor",)):

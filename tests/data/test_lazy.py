@@ -10,7 +10,7 @@ import pytest
 from orca.data import load_task_data
 from orca.data.loaders import lazy as lazy_mod
 from orca.data.loaders.lazy import LazyRows
-from orca.tasks import TaskError
+from orca.spec.tasks import TaskError
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_loader_and_cache_keep_inputs_on_disk(pair, tmp_path):
 
 
 def test_lazy_split_matches_eager_split(pair, tmp_path):
-    from orca.taskdata import prepare_split
+    from orca.data.taskdata import prepare_split
 
     eager, lazy = pair
     e, z = prepare_split(eager, 0, tmp_path / "data"), prepare_split(lazy, 0, tmp_path / "data")
@@ -160,7 +160,7 @@ def test_refine_lazy_equals_eager_and_reads_one_batch(pair, tiny_image_body, tmp
 
 def test_align_lazy_equals_eager_and_reads_sampled_rows(pair, tiny_image_body, tmp_path, monkeypatch):
     from orca.stages.align import run_align
-    from orca.sources import save_source
+    from orca.stages.sources import save_source
 
     eager, lazy = pair
     rng = np.random.default_rng(0)

@@ -22,7 +22,7 @@ from orca.data.preparation.nb360_raw import (
 )
 from orca.data.preparation.prepare import resolve_args
 from orca.data.preparation.prepare import prepare_task
-from orca.tasks import load_task
+from orca.spec.tasks import load_task
 from tests.workflow.test_e2e import REPO
 
 RNG = np.random.default_rng(1)

@@ -7,7 +7,7 @@ import yaml
 from orca.data import fetch, load_task_data
 from orca.data.preparation.prepare import prepare_task
 from orca.rehearsal.standins import MARKER, WRITERS, Size, _load_writers, write_standins, writer_key
-from orca.tasks import find_task_files, load_task
+from orca.spec.tasks import find_task_files, load_task
 from tests.workflow.test_e2e import REPO
 
 SMALL = Size(train=6, test=3)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from orca.workflow_support import Grid
+from orca.plan.grid import Grid
 
 REPO = Path(__file__).resolve().parents[2]
 

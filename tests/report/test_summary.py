@@ -10,7 +10,7 @@ import yaml
 from orca.report import build_report
 from orca.report.aggregate import load_published, load_runs, summarise
 from orca.report.summary import SUMMARY_TABLE_COLUMNS, build_summary, improvement_label
-from orca.workflow_support import ConfigError, Grid
+from orca.plan.grid import ConfigError, Grid
 
 REPO = Path(__file__).resolve().parents[2]
 # metric -> (display, higher_is_better)

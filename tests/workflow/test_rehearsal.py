@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from orca.tasks import find_task_files, load_task
+from orca.spec.tasks import find_task_files, load_task
 from tests.workflow.test_e2e import REPO
 
 REHEARSAL = REPO / "config" / "rehearsal.yaml"

@@ -1,5 +1,5 @@
 # Align: train the embedder of (task, backbone) towards the source features with one aligner.
-# Keyed on task, backbone, aligner, evaluation protocol (orca/protocols.py), seed and the align settings (params)
+# Keyed on task, backbone, aligner, evaluation protocol (orca/spec/protocols.py), seed and the align settings (params)
 # only: refine settings never rerun it.
 
 

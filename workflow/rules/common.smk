@@ -5,7 +5,7 @@ from snakemake.utils import validate
 
 from orca.rehearsal import announce as announce_rehearsal
 from orca.report import report_targets
-from orca.workflow_support import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
+from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
 
 validate(config, "../schemas/config.schema.yaml")
 GRID = Grid(config)

@@ -1,11 +1,11 @@
-# Local runs only: one warm worker (orca/warm.py) lives as long as this Snakemake run; every `orca` job
+# Local runs only: one warm worker (orca/runtime/warm.py) lives as long as this Snakemake run; every `orca` job
 # forks from it instead of importing torch & co. again. Jobs fall back to running in-process on their own.
-# orca.warm_client.start_worker sets ORCA_WORKER for the jobs this run starts (it is set by the run itself,
+# orca.runtime.warm_client.start_worker sets ORCA_WORKER for the jobs this run starts (it is set by the run itself,
 # so it is not an `envvars:` requirement of the workflow).
 import shutil
 import tempfile
 
-from orca.warm_client import available, start_worker, stop_worker
+from orca.runtime.warm_client import available, start_worker, stop_worker
 
 WARM_WORKER = {}
 

@@ -117,7 +117,7 @@ class LazyRows:
 
     def update_hash(self, h: "hashlib._Hash") -> None:
         """Feed ``dtype``, ``shape`` and the bytes block by block into ``h``: the same digest as the
-        in-memory float32 array would give in :meth:`orca.taskdata.SplitData.checksum`."""
+        in-memory float32 array would give in :meth:`orca.data.taskdata.SplitData.checksum`."""
         h.update(f"{self.dtype}{self.shape}".encode())
         for b in self.blocks():
             h.update(b.tobytes())

@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is imported where a table is built: most jobs hit the prepared cache
     import pandas as pd
 
-from ...runtime import atomic_write_bytes
+from ...runtime.process import atomic_write_bytes
 
 # Client file names inside <cache>/datasets/<id>/ (openml-python 0.14/0.15 layout).
 DESCRIPTION_FILE = "description.xml"

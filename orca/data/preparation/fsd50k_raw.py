@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...runtime import atomic_output
+from ...runtime.process import atomic_output
 from ..core import DataFormatError
 from .prepare import REQUIRED, register_preparer
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...runtime import atomic_output
+from ...runtime.process import atomic_output
 
 GENERATORS = ("advection1d",)
 DEFAULT_ADVECTION = {"pde": "advection1d", "n_samples": 320, "nx": 128, "nt": 41, "t_final": 2.0,

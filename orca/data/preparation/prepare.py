@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...runtime import atomic_output, atomic_write_json
+from ...runtime.process import atomic_output, atomic_write_json
 from ..download.fetching import ensure_files, file_digest, manifest_entries
 
 PREPARE_FORMAT_VERSION = 1
@@ -222,7 +222,7 @@ def run_prepare(task: str, prepare: dict, data_dir: Path, data_args: dict | None
 
 
 def prepare_task(task, data_dir: Path, done: Path | None = None, force: bool = False) -> dict:
-    """Run the ``prepare:`` step of ``task`` (a loaded :class:`orca.tasks.Task`); return its provenance record,
+    """Run the ``prepare:`` step of ``task`` (a loaded :class:`orca.spec.tasks.Task`); return its provenance record,
     also written to ``done`` (the workflow's stamp) when given."""
     if task.prepare is None:
         raise ValueError(f"{task.path}: task {task.name!r} has no prepare: section; nothing to prepare")

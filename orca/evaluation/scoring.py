@@ -6,7 +6,7 @@
 * ``eval.group_by`` = the name of a per-sample id array (e.g. ``clip_ids``): the model's raw outputs
   are averaged over the samples of each id and the metric is computed over ids (NAS-Bench-360 /
   ORCA FSD50K: mean of the 1-s chunk logits per clip, then 1 - mAP over clips).
-* protocols (orca.protocols): :func:`make_scorer` scores the whole set (``clean``) or, as the released
+* protocols (orca.spec.protocols): :func:`make_scorer` scores the whole set (``clean``) or, as the released
   code's ``evaluate`` does, averages the metric over chunks of ``eval_batch_size`` samples (``original``).
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ def make_scorer(metric_name: str, protocol, *, batch_size: int, eval_batch_size:
     ``original_crop["offset"]`` go to the metric (PSICOV MAE8's crop). ``ignore``: the task's ``output.ignore``.
     """
     from .metrics import get_metric
-    from .protocols import get_protocol
+    from ..spec.protocols import get_protocol
 
     p = get_protocol(protocol)
     metric = get_metric(metric_name, p.metric_variant)

@@ -119,7 +119,7 @@ def _json_default(o):
 
 def git_state(repo: str | Path | None = None) -> dict:
     """The commit of the code that ran and whether its tree had uncommitted changes."""
-    repo = Path(repo or Path(__file__).resolve().parent.parent)
+    repo = Path(repo or Path(__file__).resolve().parent.parent.parent)
 
     def git(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
@@ -149,7 +149,7 @@ def provenance(device=None) -> dict:
     torch = sys.modules.get("torch")  # only what the job itself loaded: a baseline never imports torch
     if device is not None and device.type == "cuda":
         dev = f"{dev} ({torch.cuda.get_device_name(device)})"
-    from .rehearsal import active as rehearsal
+    from ..rehearsal import active as rehearsal
 
     return {
         **git_state(),

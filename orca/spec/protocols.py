@@ -8,7 +8,7 @@ Two protocols, described as data (a grid axis: config ``protocols: [original, cl
   reported "best" is the epoch with the best *test* score, recorded as ``test_best_epoch_original``; the
   last epoch's test score is recorded too. ``evaluate`` averages the metric over chunks of loader batches
   of at least ``eval_batch_size`` samples; PSICOV and Cosmic use the original's metric code
-  (:data:`orca.metrics.ORIGINAL_METRICS`); OTDD aligners use the original's annealed Sinkhorn (``solver:
+  (:data:`orca.evaluation.metrics.ORIGINAL_METRICS`); OTDD aligners use the original's annealed Sinkhorn (``solver:
   original``).
 * ``clean``: a seeded validation split carved from the training data (``data.val_fraction``), the test
   score at the best-validation epoch (``test_at_best_val``), whole-set metrics, the converged align solver.
@@ -73,6 +73,6 @@ def make_protocol_aligner(aligner: str, protocol: str | Protocol, task_solver: s
     """The aligner ``aligner`` with the protocol's OT solver: the one hook through which a protocol picks the
     OTDD solver (``clean``: the converged default; ``original``: ``make_aligner(..., solver="original")``);
     ``task_solver`` (a task file's ``align.solver``) overrides it when given."""
-    from .align.distances import make_aligner
+    from ..align.distances import make_aligner
 
     return make_aligner(aligner, solver=align_solver(protocol, task_solver))

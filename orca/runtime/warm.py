@@ -1,7 +1,7 @@
 """Warm worker: one long-lived process with torch, transformers and scikit-learn already imported that forks a
 child per `orca` job, so a job skips the ~5 s its imports take on a CPU (a third of the default table's time).
 
-    python -m orca.warm --socket PATH      serve; the workflow starts one per local run (config: warm_worker)
+    python -m orca.runtime.warm --socket PATH      serve; the workflow starts one per local run (config: warm_worker)
     ORCA_WORKER=PATH orca refine ...       the job runs in a forked child of that worker; its output, exit
                                            status and signals behave as if it ran in this process
 
@@ -253,10 +253,10 @@ def _run_job(request: dict, fds: list[int]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m orca.warm --socket PATH``: serve jobs until idle (the workflow starts it; see the module doc)."""
+    """``python -m orca.runtime.warm --socket PATH``: serve jobs until idle (the workflow starts it; see the module doc)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m orca.warm", description="serve `orca` jobs from a process with "
+    p = argparse.ArgumentParser(prog="python -m orca.runtime.warm", description="serve `orca` jobs from a process with "
                                 "the heavy imports done (Linux)")
     p.add_argument("--socket", required=True, help="Unix socket to listen on; clients find it in $ORCA_WORKER")
     p.add_argument("--idle-timeout", type=float, default=3600.0, help="exit after this many seconds without a job")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .runtime import atomic_torch_save
+from ..runtime.process import atomic_torch_save
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"
 #: Seconds between epoch-end checkpoints unless ``--checkpoint-every`` (or $ORCA_CHECKPOINT_EVERY_S) says otherwise.

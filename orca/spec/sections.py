@@ -1,7 +1,7 @@
-"""The typed sections of a task file: one frozen dataclass per section (orca.tasks builds them once per load).
+"""The typed sections of a task file: one frozen dataclass per section (orca.spec.tasks builds them once per load).
 
 Field names are the task-file keys (schema: orca/schemas/task.schema.yaml); defaults are filled by
-orca.tasks before these are built. Free-form parts (loader args, normalisation, ignore, augmentation,
+orca.spec.tasks before these are built. Free-form parts (loader args, normalisation, ignore, augmentation,
 a prepare step's files and args) stay mappings: their keys belong to the module that reads them.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ class LossSpec:
     reduction: str | None = None  # relative_l2: mean (default) or sum over the batch
 
     def options(self) -> dict:
-        """The options set (besides the name), as keyword arguments of ``orca.losses.make_loss``."""
+        """The options set (besides the name), as keyword arguments of ``orca.training.losses.make_loss``."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name != "name" and getattr(self, f.name) is not None}
 
@@ -70,7 +70,7 @@ class BodySpec:
 @dataclass(frozen=True)
 class AlignSpec:
     """align: optimizer settings default to refine's (filled when the task is loaded); ``scheduler`` resolved
-    (orca/optim.py); ``solver``: the OTDD aligners' OT solver."""
+    (orca/training/optim.py); ``solver``: the OTDD aligners' OT solver."""
     epochs: int
     maxsamples: int
     batch_size: int
@@ -82,7 +82,7 @@ class AlignSpec:
     scheduler: dict
     pseudo_labels: int
     max_source: int
-    solver: str | None = None  # None: the protocol's choice (orca.protocols)
+    solver: str | None = None  # None: the protocol's choice (orca.spec.protocols)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class RefineSpec:
     weight_decay: float
     momentum: float
     betas: tuple[float, ...]
-    scheduler: dict  # resolved (orca/optim.py): {kind: warmup_linear, ...} or {kind: step, ...}
+    scheduler: dict  # resolved (orca/training/optim.py): {kind: warmup_linear, ...} or {kind: step, ...}
     accum: int
     clip: float
     val_fraction: float | None = None

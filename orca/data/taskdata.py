@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_task_data
-from .data.core import as_float32
-from .data.loaders.lazy import is_lazy
-from .evaluation import ignore_mask
+from . import load_task_data
+from .core import as_float32
+from .loaders.lazy import is_lazy
+from ..evaluation.scoring import ignore_mask
 from .normalize import Normalizer, fit_normalizer
 from .splits import train_val_indices
-from .tasks import Task
+from ..spec.tasks import Task
 
 
 class DataError(ValueError):

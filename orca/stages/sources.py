@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model.backbones import load_body
-from .runtime import atomic_output
+from ..model.backbones import load_body
+from ..runtime.process import atomic_output
 
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 
@@ -69,10 +69,10 @@ def cluster_labels(xs: np.ndarray, k: int = 10, seed: int = 0) -> np.ndarray:
 def tokenizer_location(body) -> str:
     """Where the body's tokenizer is read from: its own files; in a rehearsal (tiny random bodies, no
     hub) the offline MiniLM (BERT uncased WordPiece) tokenizer, whose ids fit every text body's vocabulary."""
-    from .rehearsal import active as rehearsal
+    from ..rehearsal import active as rehearsal
 
     if rehearsal():
-        from .model.backbones import get_backbone_spec
+        from ..model.backbones import get_backbone_spec
 
         return get_backbone_spec("minilm-l6").location()
     return body.spec.location()
@@ -114,7 +114,7 @@ def build_source_features(backbone: str, max_samples: int = 5000, seed: int = 0,
         raise ValueError(f"unknown image source {image_source!r}; allowed: {', '.join(IMAGE_SOURCES)}")
     body = body or load_body(backbone)
     if body.family != "text" and image_source == "cifar10":
-        from .data.core import DataUnavailableError
+        from ..data.core import DataUnavailableError
 
         try:
             return cifar10_source_features(body, backbone, data_dir, max_samples, seed)
@@ -154,7 +154,7 @@ def cifar10_train_images(data_dir: str | Path, n: int = 5000, seed: int = 0) -> 
     import pickle
     import tarfile
 
-    from .data.download.fetching import ensure_file
+    from ..data.download.fetching import ensure_file
 
     if data_dir is None:
         raise ValueError("the cifar10 image source needs a data folder (--data-dir) to keep the archive in")

@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .task_sections import (AlignSpec, BodySpec, DataSpec, EmbedderSpec, EvalSpec, InputSpec, LossSpec, OutputSpec,
+from .sections import (AlignSpec, BodySpec, DataSpec, EmbedderSpec, EvalSpec, InputSpec, LossSpec, OutputSpec,
                             PrepareSpec, PublishedRef, RefineSpec, ResourcesSpec, _section)
 
 __all__ = ["AlignSpec", "BodySpec", "DataSpec", "EmbedderSpec", "EvalSpec", "InputSpec", "LossSpec", "OutputSpec", "PrepareSpec",
@@ -25,7 +25,7 @@ __all__ = ["AlignSpec", "BodySpec", "DataSpec", "EmbedderSpec", "EvalSpec", "Inp
            "load_task", "resolve_task", "settings_hash", "stage_overrides", "stage_paths", "stage_settings",
            "validate_spec"]
 
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "task.schema.yaml"
+SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "task.schema.yaml"
 
 DEFAULTS: dict = {
     "embedder": {"target_seq_len": 64, "patch_size": 4, "image_size": None},
@@ -157,13 +157,13 @@ MOVED_KEYS = {("refine", "warmup_epochs"): "refine.scheduler.warmup_epochs",
 def _check_moved_keys(raw: dict, path: Path) -> None:
     for (section, key), where in MOVED_KEYS.items():
         if key in (raw.get(section) or {}):
-            raise TaskError(f"{path}: {section}.{key} is no longer a setting; use {where} (orca/optim.py)")
+            raise TaskError(f"{path}: {section}.{key} is no longer a setting; use {where} (orca/training/optim.py)")
 
 
 def _resolve_training(spec: dict, path: Path) -> None:
     """Fill align's optimizer settings from refine (ORCA's get_optimizer_scheduler, module='embedder') and
     both stages' schedules from their kind's defaults; check that the schedules are usable."""
-    from .optim import align_lr, check_schedule, resolve_schedule  # torch: imported only when a task is loaded
+    from ..training.optim import align_lr, check_schedule, resolve_schedule  # torch: imported only when a task is loaded
     align, refine = spec["align"], spec["refine"]
     for key in ("optimizer", "weight_decay", "momentum", "betas", "batch_size"):
         if align[key] is None:
@@ -180,14 +180,14 @@ def _resolve_training(spec: dict, path: Path) -> None:
 
 
 def _check_names(spec: dict, path: Path) -> None:
-    from .losses import LOSSES
-    from .metrics import METRICS
+    from ..training.losses import LOSSES
+    from ..evaluation.metrics import METRICS
 
     if spec["metric"] not in METRICS:
         raise TaskError(f"{path}: unknown metric {spec['metric']!r}; allowed: {', '.join(sorted(METRICS))}")
     if spec["loss"]["name"] not in LOSSES:
         raise TaskError(f"{path}: unknown loss {spec['loss']['name']!r}; allowed: {', '.join(sorted(LOSSES))}")
-    from .data import LOADERS, check_prepare
+    from ..data import LOADERS, check_prepare
 
     if spec["data"]["loader"] not in LOADERS:
         raise TaskError(f"{path}: unknown data loader {spec['data']['loader']!r}; "
@@ -201,8 +201,8 @@ def _check_names(spec: dict, path: Path) -> None:
 
 def _check_target_options(spec: dict, path: Path) -> None:
     """output.ignore and data.normalize.targets need a loss/metric/output kind that can honour them."""
-    from .losses import MASKABLE_LOSSES
-    from .metrics import METRICS
+    from ..training.losses import MASKABLE_LOSSES
+    from ..evaluation.metrics import METRICS
 
     if spec["output"].get("ignore"):
         if spec["loss"]["name"] not in MASKABLE_LOSSES:
@@ -224,10 +224,10 @@ def _check_target_options(spec: dict, path: Path) -> None:
 
 
 def _check_augment(spec: dict, path: Path) -> None:
-    """refine.augment (crop/flip) needs 2D inputs and a padding value it can encode (orca/augment.py)."""
+    """refine.augment (crop/flip) needs 2D inputs and a padding value it can encode (orca/training/augment.py)."""
     if not spec["refine"].get("augment"):
         return
-    from .augment import check_augment
+    from ..training.augment import check_augment
 
     try:
         check_augment(spec["refine"]["augment"], spec["input"]["modality"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from .tasks import find_task_files, load_task, stage_overrides, stage_settings
+from ..spec.tasks import find_task_files, load_task, stage_overrides, stage_settings
 
 # Where each job writes, relative to the results / cache folder: the rules' outputs and the table's inputs.
 RUN_PATH = "runs/{task}/{backbone}/{aligner}/{protocol}/seed{seed}.json"
@@ -21,10 +21,10 @@ class ConfigError(ValueError):
 
 
 def registries() -> dict[str, list[str]]:
-    from .align.distances import ALIGNERS
-    from .model.backbones import BACKBONES
-    from .stages.baselines import BASELINES
-    from .stages.controls import CONTROLS
+    from ..align.distances import ALIGNERS
+    from ..model.backbones import BACKBONES
+    from ..stages.baselines import BASELINES
+    from ..stages.controls import CONTROLS
 
     return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES),
             "controls": sorted(CONTROLS)}
@@ -76,9 +76,9 @@ class Grid:
             for task in table["tasks"]:
                 self.backbones_for(name, task)  # every row has a body for its modality
         self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
-        from .align.distances import ALIGNERS
+        from ..align.distances import ALIGNERS
 
-        from .stages.controls import CONTROLS
+        from ..stages.controls import CONTROLS
 
         self._trains = {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
         self._trains.update({name: False for name in CONTROLS})  # controls refine without an aligned embedder
@@ -103,18 +103,18 @@ class Grid:
 
     def settings_json(self, task: str, stage: str) -> str:
         """The resolved settings a stage depends on, as the rule's params (Snakemake reruns when they change);
-        the job records the same settings (orca.tasks.stage_settings on the task with ``overrides_json``)."""
+        the job records the same settings (orca.spec.tasks.stage_settings on the task with ``overrides_json``)."""
         if stage == "prepare":  # the prepare rule: the task file's prepare section as written (null: none)
             return json.dumps(self.task(task).spec.get("prepare"), sort_keys=True)
         return json.dumps(stage_settings(self.task(task), stage), sort_keys=True)
 
     def overrides_json(self, stage: str) -> str:
-        """The config overrides restricted to what ``stage`` depends on (orca.tasks.STAGE_DEPENDS)."""
+        """The config overrides restricted to what ``stage`` depends on (orca.spec.tasks.STAGE_DEPENDS)."""
         return json.dumps(stage_overrides(self.overrides, stage), sort_keys=True)
 
     def source_args(self, backbone: str) -> str:
         """``orca sources`` options of a backbone: released arrays, or the corpus (image bodies: ``image_source``)."""
-        from .model.backbones import BACKBONES
+        from ..model.backbones import BACKBONES
 
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
         if arrays:

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .runtime import atomic_write_json, provenance
+from ..runtime.process import atomic_write_json, provenance
 
 #: Fields every record carries (what the report needs to place and compare a run).
 REQUIRED = ("task", "backbone", "method", "seed", "metric", "scores", "settings_hash")
@@ -57,8 +57,8 @@ class RunRecord:
 
 def build_record(task, backbone: str, method: str, seed: int, metric, scores: dict, data, settings: dict,
                  settings_hash: str, started: float, out_path: str | Path, device=None, **extra) -> RunRecord:
-    """The record of a finished run: ``task`` (orca.tasks.Task), ``metric`` (orca.metrics.Metric), ``data``
-    (orca.taskdata.SplitData), ``started`` (time.time() at the start), ``device`` (torch.device or None)."""
+    """The record of a finished run: ``task`` (orca.spec.tasks.Task), ``metric`` (orca.evaluation.metrics.Metric), ``data``
+    (orca.data.taskdata.SplitData), ``started`` (time.time() at the start), ``device`` (torch.device or None)."""
     return RunRecord(
         task=task.name, task_title=task.title, suite=task.suite, backbone=backbone, method=method, seed=seed,
         metric=metric.name, metric_display=metric.display, higher_is_better=metric.higher_is_better,

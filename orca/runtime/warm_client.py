@@ -1,4 +1,4 @@
-"""Client side of the warm worker (``orca/warm.py``): hand an `orca` job to the worker named by $ORCA_WORKER.
+"""Client side of the warm worker (``orca/runtime/warm.py``): hand an `orca` job to the worker named by $ORCA_WORKER.
 
 The CLI calls :func:`forward_to_worker` first; it imports nothing of ``orca`` (the worker depends on the
 CLI, never the reverse). The request: argv, working folder, umask and environment as JSON after a 4-byte
@@ -75,11 +75,11 @@ def _wait_for_job(pid: int, replies) -> int:
 
 
 def start_worker(socket_path: str, log_path: str, parent: int) -> subprocess.Popen:
-    """Start ``python -m orca.warm`` serving ``socket_path`` (log in ``log_path``) for the run with pid ``parent``
+    """Start ``python -m orca.runtime.warm`` serving ``socket_path`` (log in ``log_path``) for the run with pid ``parent``
     and set $ORCA_WORKER in this process, so the jobs it starts from now on hand themselves to the worker."""
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "orca.warm", "--socket", socket_path, "--parent",
+        process = subprocess.Popen([sys.executable, "-m", "orca.runtime.warm", "--socket", socket_path, "--parent",
                                     str(parent)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(50):  # it binds within a second; jobs that come earlier simply run in-process
         if os.path.exists(socket_path):

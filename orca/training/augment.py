@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .normalize import fit_normalizer
+from ..data.normalize import fit_normalizer
 
 __all__ = ["check_augment", "make_augmenter", "batch_generator", "random_crop", "hflip"]
 

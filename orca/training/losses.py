@@ -9,7 +9,7 @@ All modules are called as ``loss(output, target)`` and return a scalar tensor:
 * ``mse``, ``l1``: any shape, mean over all elements.
 * ``bce_logits``: multi-label logits (N, K), targets {0, 1} (N, K); option ``pos_weight``.
 * ``relative_l2``: mean over samples of ||out_i - tgt_i||_2 / ||tgt_i||_2 (differentiable
-  counterpart of :func:`orca.metrics.relative_l2`; ORCA's nrmse_loss for most PDE rows). Option
+  counterpart of :func:`orca.evaluation.metrics.relative_l2`; ORCA's nrmse_loss for most PDE rows). Option
   ``reduction="sum"``: summed over the batch instead (ORCA's ``LpLoss(size_average=False)``, Darcy flow).
 * ``rmse``: mean over samples of the unnormalised per-sample RMSE sqrt(mean_j (out_ij - tgt_ij)^2)
   (ORCA's rmse_loss: PDE Burgers and 1D CFD).
