@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# check_lock.py first: a lock left by a killed run stops `make table` with the command that clears it
+# (README: Troubleshooting); otherwise it prints nothing.
 table: setup
+	$(BIN)/python scripts/check_lock.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --report reports/report.html
 

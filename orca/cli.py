@@ -4,13 +4,15 @@
   orca prepare  --task T                   run T's prepare: step (raw archives -> the files its loader reads)
   orca fetch    --task T                   make T's raw data available in the data folder (prepares first)
   orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
-  orca align    --task T --backbone B --aligner A --seed S --source F.npz --out-dir D [--body random]
-  orca refine   --task T --backbone B --aligner A --seed S [--embedder D/embedder.pt] --out R.json [--body random]
+  orca align    --task T --backbone B --method M --seed S --source F.npz --out-dir D [--body random]
+  orca refine   --task T --backbone B --method M --seed S [--embedder D/embedder.pt] --out R.json [--body random]
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
 
-The warm worker (`python -m orca.runtime.warm --socket PATH`, orca/runtime/warm.py) keeps torch & co. imported; jobs run with
-ORCA_WORKER=PATH fork from it (orca/runtime/warm_client.py hands them over).
+Every stage runs one job from one resolved settings document (orca.spec.jobs): the workflow plans it and
+passes ``--job DOC --settings-hash H`` (the job refuses a document that does not hash to H); by hand, the
+options above (--task, --overrides, --body, --mode, --weights, ...) are resolved into the same document.
+Paths, threads and the device are not settings: no number depends on them.
 
 A task is a name found under --benchmarks (repeatable) or a path to its YAML file.
 Exit status: 0 on success, 2 for bad input (the message says what to fix), 1 for anything else.
@@ -24,22 +26,37 @@ import sys
 from pathlib import Path
 
 DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
+DEFAULT_DATA = os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data")
 BODY_CHOICES = {"pretrained": True, "random": False}  # --body -> the task's body.pretrained
+BODY_STAGES = ("sources", "align", "refine")  # the stages that load a body (its weights are a setting)
 
 
-def _common(p: argparse.ArgumentParser, task: bool = True, data_dir_help: str | None = None) -> None:
-    """--benchmarks, --data-dir, --overrides (and --task); ``data_dir_help`` makes --data-dir required."""
-    p.add_argument("--benchmarks", action="append", default=None,
-                   help="folder of task files (repeatable; default: $ORCA_BENCHMARKS or ./benchmarks)")
-    if data_dir_help:
-        p.add_argument("--data-dir", required=True, help=data_dir_help)
-    else:
-        p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
-                       help="where raw and prepared data live (default: $ORCA_DATA_DIR or .cache/orca/data)")
-    p.add_argument("--overrides", default="{}",
-                   help='JSON merged into every task file, e.g. \'{"refine": {"epochs": 2}}\'')
+def _job_opts(p: argparse.ArgumentParser, task: bool = True) -> None:
+    """How a job's settings arrive: --job (the workflow's document) or the options it is resolved from."""
+    g = p.add_argument_group("settings (one resolved document per job; orca.spec.jobs)")
+    g.add_argument("--job", default=None, metavar="DOC",
+                   help="the job's settings document (JSON, or @FILE), as the workflow writes it; replaces the "
+                        "options below")
+    g.add_argument("--settings-hash", default=None, metavar="H",
+                   help="refuse to run unless the settings hash to H (what the workflow planned)")
+    g.add_argument("--mode", default="real", choices=["real", "rehearsal"],
+                   help="rehearsal: stand-in data and tiny random bodies (README: Rehearsal); part of the settings")
+    g.add_argument("--cache-key", default="settings", choices=["settings", "settings+code"],
+                   help="settings+code: the settings also name the source of the modules this stage runs")
     if task:
-        p.add_argument("--task", required=True, help="task name or path to a task YAML file")
+        g.add_argument("--task", default=None, help="task name or path to a task YAML file")
+        g.add_argument("--benchmarks", action="append", default=None,
+                       help="folder of task files (repeatable; default: ./benchmarks)")
+        g.add_argument("--overrides", default="{}",
+                       help='JSON merged into the task file, e.g. \'{"refine": {"epochs": 2}}\'')
+
+
+def _data_dir_opt(p: argparse.ArgumentParser, required_help: str | None = None) -> None:
+    if required_help:
+        p.add_argument("--data-dir", required=True, help=required_help)
+    else:
+        p.add_argument("--data-dir", default=DEFAULT_DATA,
+                       help="where raw and prepared data live (default: $ORCA_DATA_DIR or .cache/orca/data)")
 
 
 def _seconds(text: str) -> float:
@@ -51,24 +68,32 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _run_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU if present)")
+def _machine_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: $ORCA_DEVICE, else a GPU if present)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $ORCA_THREADS)")
+
+
+def _run_opts(p: argparse.ArgumentParser) -> None:
+    """A training job's identity (when not given by --job) and its machine options."""
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--backbone", default=None)
+    _machine_opts(p)
     p.add_argument("--checkpoint-dir", default=f"{DEFAULT_CACHE}/checkpoints",
                    help="where per-epoch checkpoints live; a restarted job resumes from them "
                         "(default: $ORCA_CACHE_DIR/checkpoints); 'none' disables them")
     p.add_argument("--checkpoint-every", type=_seconds, default=None, metavar="SECONDS",
                    help="save at an epoch's end only if this many seconds passed since the last save "
-                        "(default: $ORCA_CHECKPOINT_EVERY_S or 60; 0 = every epoch); a stop signal always saves")
+                        "(default 60; 0 = every epoch); a stop signal always saves")
+    _protocol_opt(p)
+    _body_opt(p)
 
 
 def _protocol_opt(p: argparse.ArgumentParser) -> None:
     from .spec.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
     p.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=list(PROTOCOLS),
-                   help="evaluation protocol (orca/spec/protocols.py): 'original' = the released code's (whole training "
-                        "set, test-selected epoch, chunked metric), 'clean' = validation split (default: "
+                   help="evaluation protocol (orca/spec/protocols.py): 'original' = the released code's (whole "
+                        "training set, test-selected epoch, chunked metric), 'clean' = validation split (default: "
                         f"{DEFAULT_PROTOCOL})")
 
 
@@ -76,6 +101,8 @@ def _body_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body", choices=sorted(BODY_CHOICES), default=None,
                    help="the body's weights: pretrained (released) or random (same architecture, drawn from "
                         "--seed); default: the task file's body.pretrained (true unless set)")
+    p.add_argument("--weights", default=None, metavar="HUB_ID_OR_FOLDER",
+                   help="where the pretrained body's weights are (default: the backbone's hub id); a setting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,26 +111,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tasks", help="list task files")
-    _common(p, task=False)
+    p.add_argument("--benchmarks", action="append", default=None, help="folder of task files (repeatable)")
 
     p = sub.add_parser("prepare", help="run a task's prepare: step (raw archives -> prepared files)")
-    _common(p)
+    _job_opts(p)
+    _data_dir_opt(p)
     p.add_argument("--done", default=None, help="file to write the provenance record to when done (for the workflow)")
     p.add_argument("--force", action="store_true", help="run the step even when its outputs are up to date")
 
     p = sub.add_parser("fetch", help="make a task's raw data available locally")
-    _common(p)
+    _job_opts(p)
+    _data_dir_opt(p)
     p.add_argument("--done", default=None, help="file to touch when the data are in place (for the workflow)")
 
     p = sub.add_parser("standin", help="rehearsal only: write a task's stand-in raw data (random values in the "
                                        "real layout, never the real data) into the rehearsal's own data folder")
-    _common(p, data_dir_help="the rehearsal's own data folder (never the real one)")
+    _job_opts(p)
+    _data_dir_opt(p, "the rehearsal's own data folder (never the real one)")
     p.add_argument("--train", type=int, default=24, help="training samples per stand-in")
     p.add_argument("--test", type=int, default=8, help="test samples per stand-in")
     p.add_argument("--done", default=None, help="record of the written files (for the workflow)")
 
     p = sub.add_parser("sources", help="build a backbone's source features")
-    p.add_argument("--backbone", required=True)
+    _job_opts(p, task=False)
+    p.add_argument("--backbone", default=None)
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--max-samples", type=int, default=5000)
     p.add_argument("--from-npy", nargs=2, metavar=("XS", "YS"), default=None,
@@ -112,22 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image bodies: 'cifar10' = the paper's 5,000 CIFAR-10 training images (fetched into "
                         "--data-dir/cifar10; offline photographs when unreachable, said in the origin), "
                         "'photos' = scikit-learn's bundled photographs (offline)")
-    p.add_argument("--data-dir", default=os.environ.get("ORCA_DATA_DIR", f"{DEFAULT_CACHE}/data"),
-                   help="where the CIFAR-10 archive is kept (image-source cifar10)")
+    p.add_argument("--weights", default=None, metavar="HUB_ID_OR_FOLDER",
+                   help="where the body's weights are (default: the backbone's hub id); a setting")
+    _data_dir_opt(p)
     p.add_argument("--embeddings-out", default=None,
                    help="also save the body's input-embedding tensors here (what align initialises from)")
-    p.add_argument("--threads", type=int, default=None)
+    _machine_opts(p)
 
     _training_parsers(sub)
 
     p = sub.add_parser("baseline", help="fit a classical baseline (xgboost, logistic-regression)")
-    _common(p)
-    p.add_argument("--method", required=True)
-    p.add_argument("--seed", type=int, required=True)
+    _job_opts(p)
+    _data_dir_opt(p)
+    p.add_argument("--method", default=None)
+    p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("report", help="aggregate run JSONs into a CSV, LaTeX/Markdown tables and a plot")
-    p.add_argument("--table", required=True)
+    _job_opts(p, task=False)
+    p.add_argument("--table", default=None)
     p.add_argument("--results-dir", default="results")
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--published", default=None, help="published.csv to put paper numbers beside ours")
@@ -148,39 +182,78 @@ def build_parser() -> argparse.ArgumentParser:
 def _training_parsers(sub) -> None:
     """The align and refine subcommands (the stages that train)."""
     p = sub.add_parser("align", help="train a task's embedder towards the source features")
-    _common(p)
+    _job_opts(p)
+    _data_dir_opt(p)
     _run_opts(p)
-    p.add_argument("--backbone", required=True)
-    p.add_argument("--aligner", required=True)
+    p.add_argument("--method", default=None, help="the align method (orca/align/distances.py: l2, mmd, otdd-exact, ...)")
     p.add_argument("--source", required=True, help="source features .npz (orca sources)")
     p.add_argument("--embeddings", default=None,
                    help="the backbone's saved input embeddings (orca sources --embeddings-out); "
                         "default: load the body")
     p.add_argument("--out-dir", required=True, help="folder for embedder.pt and align.json")
-    _protocol_opt(p)
-    _body_opt(p)
 
     p = sub.add_parser("refine", help="fine-tune embedder + body + head and score on the test split")
-    _common(p)
+    _job_opts(p)
+    _data_dir_opt(p)
     _run_opts(p)
-    p.add_argument("--backbone", required=True)
-    p.add_argument("--aligner", required=True,
+    p.add_argument("--method", default=None,
                    help="method name recorded in the result ('none' = naive fine-tuning; a control such as "
                         "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
-    _protocol_opt(p)
-    _body_opt(p)
+
+
+def parse_overrides(text: str) -> dict:
+    """``--overrides``' JSON object (a partial task file); ValueError naming the flag and the fix otherwise."""
+    example = """give a JSON object, e.g. '{"refine": {"epochs": 2}}'"""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--overrides: not JSON ({err}); {example}") from None
+    if not isinstance(value, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        raise ValueError(f"--overrides: got {kind} ({text.strip()[:40]}), not a JSON object; {example}")
+    return value
 
 
 def _task(args):
-    from .spec.tasks import resolve_task
+    from .spec.tasks import TaskError, resolve_task
 
-    dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
-    overrides = json.loads(args.overrides)
+    if not args.task:
+        raise TaskError(f"orca {args.command}: give --task (a task name or file) or --job (a settings document)")
+    overrides = parse_overrides(args.overrides)
     if getattr(args, "body", None):  # --body wins over the task file and --overrides
         overrides.setdefault("body", {})["pretrained"] = BODY_CHOICES[args.body]
-    return resolve_task(args.task, dirs, overrides)
+    return resolve_task(args.task, args.benchmarks or ["benchmarks"], overrides)
+
+
+def _identity(args, stage: str, task) -> dict:
+    """The job's identity from the command line (the options a --job document would give)."""
+    from .spec.jobs import IDENTITY
+
+    values = {"task": task.name if task is not None else None, "backbone": getattr(args, "backbone", None),
+              "method": getattr(args, "method", None), "protocol": getattr(args, "protocol", None),
+              "seed": getattr(args, "seed", None), "table": getattr(args, "table", None)}
+    missing = [k for k in IDENTITY[stage] if values[k] is None]
+    if missing:
+        raise ValueError(f"orca {stage}: give --{' --'.join(missing)} (or --job, the workflow's settings document)")
+    return {k: values[k] for k in IDENTITY[stage]}
+
+
+def job_of(args, stage: str, extra: dict | None = None):
+    """The job's settings: the --job document (checked against --settings-hash), or the same document resolved
+    from the command line's options (orca.spec.jobs.resolve_job, as the planner resolves it)."""
+    from .spec.jobs import JobSettings, job_extras, resolve_job
+
+    if args.job:
+        return JobSettings.loads(args.job, stage, args.settings_hash)
+    task = _task(args) if stage not in ("sources", "report") else None
+    weights = getattr(args, "weights", None) if stage in BODY_STAGES else None
+    job = resolve_job(stage, _identity(args, stage, task), args.mode, task,
+                      {**(extra or {}), **job_extras(stage, weights, args.cache_key == "settings+code")})
+    if args.settings_hash is not None and args.settings_hash != job.settings_hash:
+        raise ValueError(f"--settings-hash {args.settings_hash}: these options hash to {job.settings_hash}")
+    return job
 
 
 def _claim_gpu() -> None:
@@ -193,28 +266,32 @@ def _claim_gpu() -> None:
 
 
 def _checkpoints(args):
-    return None if args.checkpoint_dir.lower() == "none" else args.checkpoint_dir
+    return None if args.checkpoint_dir.lower() == "none" else Path(args.checkpoint_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .runtime.warm_client import forward_to_worker
-
+    """Run one `orca` command. Only when the workflow asked for a warm worker (it sets $ORCA_WORKER for the jobs
+    of a local run) is the job handed to it (orca/runtime/warm_client.py): forking from a process with torch &
+    co. imported saves ~5 s per job (a default-table run: 723 s with it, 1,352 s without; README)."""
     argv = sys.argv[1:] if argv is None else argv
-    forwarded = forward_to_worker(argv)
-    if forwarded is not None:
-        return forwarded
+    if os.environ.get("ORCA_WORKER"):
+        from .runtime.warm_client import forward_to_worker
+
+        forwarded = forward_to_worker(argv)
+        if forwarded is not None:
+            return forwarded
     args = build_parser().parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):  # progress lines reach a log file (or a tee) as they are written
         sys.stdout.reconfigure(line_buffering=True)
     try:
-        if args.command in ("sources", "align", "refine"):
+        if args.command in BODY_STAGES:
             _claim_gpu()
         return _dispatch(args)
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         return 0
     except (ValueError, OSError, RuntimeError, ArithmeticError) as err:
-        # ValueError: TaskError, DataError, JSON and the registries' unknown-name errors; OSError: missing or
-        # unwritable files; RuntimeError: data that cannot be fetched; ArithmeticError: a NaN loss.
+        # ValueError: TaskError, JobSettingsError, DataError, JSON and the registries' unknown-name errors;
+        # OSError: missing or unwritable files; RuntimeError: data that cannot be fetched; ArithmeticError: NaN loss.
         print(f"orca {args.command}: error: {err}", file=sys.stderr)
         return 2
 
@@ -222,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     from .runtime.process import set_threads
 
-    if args.command in ("sources", "align", "refine"):
+    if args.command in BODY_STAGES:
         set_threads(args.threads)
     return COMMANDS[args.command](args)
 
@@ -230,24 +307,43 @@ def _dispatch(args) -> int:
 def _cmd_tasks(args) -> int:
     from .spec.tasks import find_task_files, load_task
 
-    dirs = args.benchmarks or os.environ.get("ORCA_BENCHMARKS", "benchmarks").split(os.pathsep)
-    for name, path in find_task_files(dirs).items():
+    for name, path in find_task_files(args.benchmarks or ["benchmarks"]).items():
         t = load_task(path)
         print(f"{name:24s} {t.suite:12s} {t.metric:22s} {t.title}  [{path}]")
     return 0
 
 
+def _check_data_folder(job, data_dir: Path) -> None:
+    """A rehearsal job works only in a stand-in data folder, a real job never in one (orca.rehearsal)."""
+    from .data.download.fetching import STANDIN_MARKER, standin_folder
+
+    inside = standin_folder(data_dir) is not None
+    if job.rehearsal and not inside and job.stage != "standin":
+        raise ValueError(f"--data-dir {data_dir}: a rehearsal job reads stand-in data only, and this folder has no "
+                         f"{STANDIN_MARKER} marker; write the stand-ins first (orca standin) or use the rehearsal's "
+                         "data_dir")
+    if not job.rehearsal and inside:
+        raise ValueError(f"--data-dir {data_dir}: holds a rehearsal's stand-in data ({STANDIN_MARKER}), not real "
+                         "data; point a real run at its own data folder")
+
+
 def _cmd_prepare(args) -> int:
     from .data.preparation.prepare import prepare_task
 
-    prepare_task(_task(args), Path(args.data_dir), Path(args.done) if args.done else None, args.force)
+    job = job_of(args, "prepare")
+    _check_data_folder(job, Path(args.data_dir))
+    prepare_task(job.task, Path(args.data_dir), Path(args.done) if args.done else None, args.force)
     return 0
 
 
 def _cmd_standin(args) -> int:
     from .rehearsal.standins import Size, write_standins
 
-    task = _task(args)
+    job = job_of(args, "standin")
+    if not job.rehearsal:
+        raise ValueError("orca standin writes a rehearsal's stand-in data: run it with --mode rehearsal (the "
+                         "rehearsal config does)")
+    task = job.task
     written = write_standins(task, Path(args.data_dir), Size(args.train, args.test),
                              Path(args.done) if args.done else None)
     print(f"{task.name}: stand-in data (REHEARSAL, not the real data) -> " + ", ".join(str(w) for w in written))
@@ -259,7 +355,9 @@ def _cmd_fetch(args) -> int:
     from .data.preparation.prepare import prepare_task
     from .runtime.process import atomic_write_text
 
-    task = _task(args)
+    job = job_of(args, "fetch")
+    _check_data_folder(job, Path(args.data_dir))
+    task = job.task
     if task.prepare:  # up to date: returns at once
         prepare_task(task, Path(args.data_dir))
     fetch(task.data.loader, task.data.args, Path(args.data_dir))
@@ -272,10 +370,13 @@ def _cmd_sources(args) -> int:
     from .model.backbones import load_body
     from .stages.sources import build_source_features, from_arrays, save_source
 
-    body = load_body(args.backbone)
-    feats = (from_arrays(*args.from_npy, max_samples=args.max_samples) if args.from_npy
-             else build_source_features(args.backbone, max_samples=args.max_samples, body=body,
-                                        image_source=args.image_source, data_dir=args.data_dir))
+    origin = {"max_samples": args.max_samples, "from_npy": args.from_npy, "image_source": args.image_source}
+    job = job_of(args, "sources", {"sources": origin})
+    backbone, src = job.job["backbone"], job.get("sources")
+    body = load_body(backbone, rehearsal=job.rehearsal, weights=job.get("weights"))
+    feats = (from_arrays(*src["from_npy"], max_samples=src["max_samples"]) if src["from_npy"]
+             else build_source_features(backbone, max_samples=src["max_samples"], body=body,
+                                        image_source=src["image_source"], data_dir=args.data_dir))
     save_source(feats, args.out)
     if args.embeddings_out:
         body.embedding_init().save(args.embeddings_out)
@@ -283,25 +384,30 @@ def _cmd_sources(args) -> int:
     return 0
 
 
+def _training_io(args, out: str, **inputs):
+    from .stages.common import JobIO
+
+    return JobIO(Path(out), Path(args.data_dir), args.device, _checkpoints(args), args.checkpoint_every,
+                 **{k: Path(v) if v else None for k, v in inputs.items()})
+
+
 def _cmd_align(args) -> int:
     from .stages.align import run_align
 
-    run_align(_task(args), args.backbone, args.aligner, args.seed, args.source, args.out_dir, args.data_dir,
-              device=args.device, checkpoint_dir=_checkpoints(args), embeddings=args.embeddings,
-              protocol=args.protocol, checkpoint_every_s=args.checkpoint_every)
+    job = job_of(args, "align")
+    _check_data_folder(job, Path(args.data_dir))
+    run_align(job, _training_io(args, args.out_dir, source=args.source, embeddings=args.embeddings))
     return 0
 
 
 def _cmd_refine(args) -> int:
     from .spec.protocols import get_protocol
-    from .stages.controls import body_mode_of
     from .stages.refine import run_refine
 
-    rec = run_refine(_task(args), args.backbone, args.aligner, args.seed, args.out, args.data_dir,
-                     embedder_path=args.embedder, device=args.device, checkpoint_dir=_checkpoints(args),
-                     body_mode=body_mode_of(args.aligner), protocol=args.protocol,
-                     checkpoint_every_s=args.checkpoint_every)
-    chosen = get_protocol(args.protocol)
+    job = job_of(args, "refine")
+    _check_data_folder(job, Path(args.data_dir))
+    rec = run_refine(job, _training_io(args, args.out, embedder=args.embedder))
+    chosen = get_protocol(job.job["protocol"])
     print(f"{rec['task']} {rec['method']} seed {rec['seed']} ({chosen.name}): {rec['metric']} "
           f"{rec['scores'][chosen.selected_score]:.4g} (best {chosen.select_on} epoch {rec['scores']['best_epoch']})")
     return 0
@@ -309,8 +415,11 @@ def _cmd_refine(args) -> int:
 
 def _cmd_baseline(args) -> int:
     from .stages.baselines import run_baseline
+    from .stages.common import JobIO
 
-    rec = run_baseline(_task(args), args.method, args.seed, args.out, args.data_dir)
+    job = job_of(args, "baseline")
+    _check_data_folder(job, Path(args.data_dir))
+    rec = run_baseline(job, JobIO(Path(args.out), Path(args.data_dir)))
     print(f"{rec['task']} {rec['method']} seed {rec['seed']}: {rec['metric']} {rec['scores']['test_at_best_val']:.4g}")
     return 0
 
@@ -318,9 +427,14 @@ def _cmd_baseline(args) -> int:
 def _cmd_report(args) -> int:
     from .report import build_report
 
-    written = build_report([Path(r) for r in args.runs], args.table, Path(args.results_dir),
-                           Path(args.reports_dir), Path(args.published) if args.published else None,
-                           score=args.score, summary=json.loads(args.summary), reference=args.reference)
+    options = {"score": args.score, "summary": json.loads(args.summary), "reference": args.reference,
+               "published": args.published}
+    job = job_of(args, "report", {"report": options})
+    opts = job.get("report")
+    written = build_report([Path(r) for r in args.runs], job.job["table"], Path(args.results_dir),
+                           Path(args.reports_dir), Path(opts["published"]) if opts["published"] else None,
+                           score=opts["score"], summary=opts["summary"], reference=opts["reference"],
+                           rehearsal=job.rehearsal)
     for path in (written.values() if isinstance(written, dict) else written):
         print(f"wrote {path}")
     return 0

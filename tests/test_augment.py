@@ -12,9 +12,10 @@ import yaml
 import orca.stages.refine as refine_mod
 from orca.training.augment import batch_generator, hflip, make_augmenter, random_crop
 from orca.data.normalize import fit_normalizer
-from orca.stages.refine import run_refine
+from tests.stage_jobs import run_refine
 from orca.data.taskdata import prepare_split
-from orca.spec.tasks import Task, TaskError, find_task_files, load_task, resolve_task, settings_hash, stage_settings
+from orca.spec.tasks import Task, TaskError, find_task_files, load_task, resolve_task
+from tests.stage_jobs import job_hash, task_settings
 
 REPO = Path(__file__).resolve().parents[1]
 AUG = {"random_crop": {"padding": 2}, "hflip": True}
@@ -105,32 +106,33 @@ def test_fixed_normalisation_and_no_normalisation_are_accepted(tmp_path):
 # refine hashes of a fixed task without refine.augment, computed with the code before augmentation existed;
 # align and refine re-pinned deliberately when the body section (body.pretrained, body.dropout) entered them and
 # refine.dropout left, and again when training became the released code's (issue 11: per-batch WarmupLR, betas,
-# align with the task's optimizer and ORCA's StepLR lambda): their cached outputs are meant to be recomputed
+# align with the task's optimizer and ORCA's StepLR lambda); all re-pinned when every job's settings became one
+# resolved document (issue 18: identity, mode and whole task sections in the hash): cached outputs are recomputed
 PINNED_SPEC = {"name": "pinned", "title": "Pinned", "suite": "test", "input": {"modality": "2d", "shape": [3, 8, 8]},
                "output": {"kind": "classification", "num_outputs": 4},
                "data": {"loader": "arrays", "args": {"root": "pinned", "x_train": {"file": "p.npz", "key": "x_train"}},
                         "normalize": {"inputs": {"mean": [0.5], "std": [0.25]}}},
                "loss": {"name": "cross_entropy"}, "metric": "zero_one_error_pct", "embedder": {"patch_size": 4},
                "refine": {"epochs": 2, "batch_size": 4}, "align": {}}
-PINNED = {"data": "5aceba3d597a", "align": "39154fc332da", "refine": "503bf0e0f222", "baseline": "1335ea98d139"}
-STAGES = ("data", "align", "refine", "baseline")
+PINNED = {"fetch": "7d9d52d43d42", "align": "dbf116c398e4", "refine": "992ac500f0a0", "baseline": "531d2ab6c514"}
+STAGES = ("fetch", "align", "refine", "baseline")
 
 
 def test_tasks_without_augment_keep_their_hashes(tmp_path):
     path = tmp_path / "pinned.yaml"
     path.write_text(yaml.safe_dump(PINNED_SPEC))
     plain = load_task(path)
-    assert {st: settings_hash(stage_settings(plain, st)) for st in STAGES} == PINNED
+    assert {st: job_hash(plain, st) for st in STAGES} == PINNED
     augmented = load_task(path, {"refine": {"augment": AUG}})
-    for st in ("data", "align", "baseline"):  # augmentation never reruns fetch, align or the baselines
-        assert stage_settings(augmented, st) == stage_settings(plain, st)
-    assert stage_settings(augmented, "refine")["refine"]["augment"] == AUG
-    assert settings_hash(stage_settings(augmented, "refine")) != PINNED["refine"]
+    for st in ("fetch", "align", "baseline"):  # augmentation never reruns fetch, align or the baselines
+        assert job_hash(augmented, st) == job_hash(plain, st)
+    assert task_settings(augmented, "refine")["refine"]["augment"] == AUG
+    assert job_hash(augmented, "refine") != PINNED["refine"]
 
 
 def test_benchmark_files_carry_augment_only_where_declared():
     with_aug = {name for name, path in find_task_files([REPO / "benchmarks"]).items()
-                if "augment" in stage_settings(load_task(path), "refine")["refine"]}
+                if "augment" in task_settings(load_task(path), "refine")["refine"]}
     assert with_aug == {"cifar100"}
     cifar = resolve_task("cifar100", [REPO / "benchmarks"])
     assert cifar.refine.augment == {"random_crop": {"padding": 4}, "hflip": True}
@@ -187,7 +189,7 @@ def test_refine_augments_training_batches_only(image_task, tiny_image_body, tmp_
     originals = torch.from_numpy(split.x_train)
     changed = [not any(torch.equal(xb[i], xo) for xo in originals) for xb in train for i in range(len(xb))]
     assert any(changed), "no training sample was cropped or flipped"
-    assert rec["settings"]["refine"]["augment"] == AUG
+    assert rec["settings"]["task"]["refine"]["augment"] == AUG
 
 
 def test_refine_with_augment_is_deterministic_per_seed(image_task, tiny_image_body, tmp_path):

@@ -9,16 +9,20 @@ import pytest
 import yaml
 
 from orca.cli import main
+from orca.spec.tasks import TaskError, find_task_files
 from orca.stages.sources import save_source
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"align": {"epochs": 1, "maxsamples": 8}, "refine": {"epochs": 1, "batch_size": 32}}
 
 
+WEIGHTS: dict = {}  # the tiny RoBERTa folder of the current workspace (given to align and refine as --weights)
+
+
 @pytest.fixture
 def ws(tmp_path, monkeypatch, tiny_roberta_dir):
-    """A workspace: tiny RoBERTa as 'roberta-base', a benchmark folder, a source file, data dir."""
-    monkeypatch.setenv("ORCA_BACKBONE_ROBERTA_BASE", str(tiny_roberta_dir))
+    """A workspace: tiny RoBERTa as 'roberta-base' (--weights), a benchmark folder, a source file, data dir."""
+    monkeypatch.setitem(WEIGHTS, "roberta-base", str(tiny_roberta_dir))
     bench = tmp_path / "bench"
     bench.mkdir()
     rng = np.random.default_rng(0)
@@ -46,14 +50,17 @@ def npz_task(ws, name="toy", x_train=None, y_train=None, **spec_updates):
 
 
 def orca(capsys, *argv):
-    code = main([str(a) for a in argv])
+    argv = [str(a) for a in argv]
+    if argv[0] in ("align", "refine") and "--job" not in argv and WEIGHTS:
+        argv += ["--weights", WEIGHTS["roberta-base"]]
+    code = main(argv)
     return code, capsys.readouterr().err
 
 
 def refine(ws, capsys, task, *extra):
     out = ws / "out" / "result.json"
     code, err = orca(capsys, "refine", "--task", task, "--benchmarks", ws / "bench", "--data-dir", ws / "data",
-                     "--backbone", "roberta-base", "--aligner", "none", "--seed", 0, "--out", out,
+                     "--backbone", "roberta-base", "--method", "none", "--seed", 0, "--out", out,
                      "--checkpoint-dir", ws / "ckpt", *extra)
     return code, err, out
 
@@ -65,6 +72,16 @@ def test_malformed_yaml(ws, capsys):
     assert code == 2 and "malformed YAML" in err and str(bad) in err and not out.exists()
 
 
+def test_task_file_that_is_a_list(ws, capsys):
+    bad = ws / "bench" / "listed.yaml"
+    bad.write_text("- name: x\n  title: x\n")
+    with pytest.raises(TaskError, match=r"a task file must be a YAML mapping \(key: value\), got a list") as info:
+        find_task_files([ws / "bench"])
+    assert str(bad) in str(info.value)
+    code, err, out = refine(ws, capsys, "x")  # by name: the folder is searched
+    assert code == 2 and f"{bad}: a task file must be a YAML mapping" in err and not out.exists()
+
+
 def test_unknown_task(ws, capsys):
     npz_task(ws)
     code, err, _ = refine(ws, capsys, "no-such-task")
@@ -72,13 +89,13 @@ def test_unknown_task(ws, capsys):
 
 
 def test_unknown_backbone(ws, capsys):
-    code, err = orca(capsys, "refine", "--task", npz_task(ws), "--backbone", "gpt-7", "--aligner", "none",
+    code, err = orca(capsys, "refine", "--task", npz_task(ws), "--backbone", "gpt-7", "--method", "none",
                      "--seed", 0, "--out", ws / "r.json", "--data-dir", ws / "data")
     assert code == 2 and "unknown backbone 'gpt-7'" in err and "roberta-base" in err
 
 
 def test_unknown_aligner(ws, capsys):
-    code, err = orca(capsys, "align", "--task", npz_task(ws), "--backbone", "roberta-base", "--aligner", "otdd-magic",
+    code, err = orca(capsys, "align", "--task", npz_task(ws), "--backbone", "roberta-base", "--method", "otdd-magic",
                      "--seed", 0, "--source", ws / "src.npz", "--out-dir", ws / "al", "--data-dir", ws / "data")
     assert code == 2 and "otdd-magic" in err and "otdd-exact" in err
     assert not (ws / "al" / "embedder.pt").exists()
@@ -87,6 +104,13 @@ def test_unknown_aligner(ws, capsys):
 def test_unknown_metric(ws, capsys):
     code, err, out = refine(ws, capsys, npz_task(ws, metric="accuracy-ish"))
     assert code == 2 and "unknown metric 'accuracy-ish'" in err and "one_minus_auroc" in err and not out.exists()
+
+
+def test_loss_that_does_not_fit_the_output_kind(ws, capsys):
+    code, err, out = refine(ws, capsys, npz_task(ws, loss={"name": "mse"}))  # a classification row
+    assert code == 2 and not out.exists(), err
+    assert "toy.yaml: loss.name 'mse' does not fit output.kind 'classification'" in err
+    assert "allowed for classification: cross_entropy" in err
 
 
 def test_missing_field(ws, capsys):
@@ -101,6 +125,14 @@ def test_missing_field(ws, capsys):
 def test_wrong_type(ws, capsys):
     code, err, out = refine(ws, capsys, npz_task(ws, refine={"epochs": "three"}))
     assert code == 2 and "refine.epochs" in err and "'three' is not of type 'integer'" in err
+
+
+@pytest.mark.parametrize("text,reason", [("refine.epochs=2", "not JSON (Expecting value"),
+                                         ('[{"refine": {"epochs": 2}}]', "got an array")])
+def test_overrides_that_are_not_a_json_object(ws, capsys, text, reason):
+    code, err, out = refine(ws, capsys, npz_task(ws), "--overrides", text)
+    assert code == 2 and not out.exists(), err
+    assert f"--overrides: {reason}" in err and """give a JSON object, e.g. '{"refine": {"epochs": 2}}'""" in err
 
 
 def test_shape_does_not_match_data(ws, capsys):
@@ -147,6 +179,16 @@ def test_negative_labels_are_named(ws, capsys):
     code, err, out = refine(ws, capsys, npz_task(ws, y_train=np.arange(60) % 2 - 1))
     assert code == 2 and not out.exists(), err
     assert "labels [-1] lie outside [0, 1)" in err and "renumber the labels" in err
+
+
+def test_labels_wider_than_num_outputs(ws, capsys):
+    y = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    path = npz_task(ws, y_train=y, output={"kind": "regression", "num_outputs": 1}, loss={"name": "mse"},
+                    metric="one_minus_r2")
+    code, err, out = refine(ws, capsys, path)
+    assert code == 2 and not out.exists(), err
+    assert "data.npz" in err and "labels have shape (60, 3) but output.num_outputs is 1" in err
+    assert "set output.num_outputs to the labels' width (3) or fix the data" in err
 
 
 def test_text_labels(ws, capsys):
@@ -202,7 +244,7 @@ def test_unwritable_results_directory(ws, capsys):
     blocker = ws / "a-file"
     blocker.write_text("not a folder")
     code, err = orca(capsys, "refine", "--task", npz_task(ws), "--benchmarks", ws / "bench", "--backbone",
-                     "roberta-base", "--aligner", "none", "--seed", 0, "--out", blocker / "r.json",
+                     "roberta-base", "--method", "none", "--seed", 0, "--out", blocker / "r.json",
                      "--data-dir", ws / "data")
     assert code == 2 and "cannot write" in err and "writable output folder" in err
 
@@ -211,9 +253,9 @@ def test_bad_checkpoint_interval_is_named(ws, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage line + the reason, exit 2
         refine(ws, capsys, npz_task(ws), "--checkpoint-every", "-5")
     assert exit_info.value.code == 2 and "--checkpoint-every" in capsys.readouterr().err
-    monkeypatch.setenv("ORCA_CHECKPOINT_EVERY_S", "soon")
-    code, err, out = refine(ws, capsys, npz_task(ws))
-    assert code == 2 and "ORCA_CHECKPOINT_EVERY_S='soon'" in err and "unset it" in err and not out.exists()
+    with pytest.raises(SystemExit):
+        refine(ws, capsys, npz_task(ws), "--checkpoint-every", "soon")
+    assert "'soon' is not a number of seconds" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_with_step_and_keeps_checkpoint(ws, capsys, monkeypatch):
@@ -233,8 +275,8 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(ws, capsys, monkeypatch):
         return fn
 
     monkeypatch.setattr(refine_mod, "make_loss", lambda name, **o: _Wrap(poisoned(name, **o)))
-    monkeypatch.setenv("ORCA_CHECKPOINT_EVERY_S", "0")  # a checkpoint after epoch 1
-    code, err, out = refine(ws, capsys, npz_task(ws, refine={"epochs": 3, "batch_size": 32}))
+    code, err, out = refine(ws, capsys, npz_task(ws, refine={"epochs": 3, "batch_size": 32}),
+                            "--checkpoint-every", "0")  # a checkpoint after epoch 1
     assert code == 2 and "refine loss became nan at epoch 2, step 3" in err and "lower refine.lr" in err
     assert "the last good checkpoint is kept" in err
     assert not out.exists() and list((ws / "ckpt").glob("refine-*.pt")), "last good checkpoint must be kept"
@@ -249,17 +291,32 @@ class _Wrap(__import__("torch").nn.Module):
         return self.fn(out, y)
 
 
-def test_empty_seed_list_fails_before_any_job(tmp_path):
+def dry_run(tmp_path, **config_updates):
+    """`snakemake -n` on the shipped config with ``config_updates``, run in ``tmp_path``: (exit status, output)."""
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg["tables"]["default"]["seeds"] = []
-    cfg["benchmarks"] = [str(REPO / "benchmarks")]
+    cfg.update({"benchmarks": [str(REPO / "benchmarks")], **config_updates})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
                            "--configfile", str(tmp_path / "c.yaml"), "-n", "--cores", "1"],
                           capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "seeds" in out and "should be non-empty" in out
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_empty_seed_list_fails_before_any_job(tmp_path):
+    tables = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["tables"]
+    tables["default"]["seeds"] = []
+    code, out = dry_run(tmp_path, tables=tables)
+    assert code != 0 and "seeds" in out and "should be non-empty" in out
     assert not (tmp_path / "results").exists()
+
+
+def test_task_file_that_is_a_list_stops_the_workflow(tmp_path):
+    (tmp_path / "bench").mkdir()
+    bad = tmp_path / "bench" / "listed.yaml"
+    bad.write_text("- name: x\n")
+    code, out = dry_run(tmp_path, benchmarks=[str(tmp_path / "bench")])
+    assert code != 0 and f"{bad}: a task file must be a YAML mapping (key: value), got a list" in out, out
+    assert "AttributeError" not in out and not (tmp_path / "results").exists()
 
 
 def test_checksum_mismatch_is_refused_at_fetch(ws, capsys):

@@ -9,6 +9,7 @@ import yaml
 
 from orca.data import fetch
 from orca.stages import refine as refine_mod
+from tests.stage_jobs import run_refine
 from orca.stages.controls import CONTROLS, body_mode_of, freeze_except_layer_norms
 from orca.spec.tasks import load_task
 from orca.plan.grid import ConfigError, Grid
@@ -37,8 +38,8 @@ def test_frozen_body_refine_changes_only_layer_norms_of_the_body(iris, tiny_text
     task, root = iris
     body = copy.deepcopy(tiny_text_body)
     before = {k: v.clone() for k, v in body.state_dict().items()}
-    rec = refine_mod.run_refine(task, "roberta-base", "frozen-body", 0, root / "frozen.json", root / "data",
-                                body=body, body_mode="frozen", log=lambda *_: None)
+    rec = run_refine(task, "roberta-base", "frozen-body", 0, root / "frozen.json", root / "data",
+                                body=body, log=lambda *_: None)
     after = body.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed, "the body's layer norms should train"
@@ -55,8 +56,8 @@ def test_random_body_has_the_architecture_and_not_the_weights(monkeypatch, iris,
         return copy.deepcopy(tiny_text_body)
 
     monkeypatch.setattr(refine_mod, "load_body", fake_load_body)
-    rec = refine_mod.run_refine(task, "roberta-base", "random-body", 0, root / "random.json", root / "data",
-                                body_mode="random", log=lambda *_: None)
+    rec = run_refine(task, "roberta-base", "random-body", 0, root / "random.json", root / "data",
+                                log=lambda *_: None)
     assert asked == [False] and rec["body"] == "random"
     assert np.isfinite(rec["scores"]["test_at_best_val"])
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from orca.evaluation.scoring import fill_ignored, group_mean, ignore_mask, score
+from orca.data.targets import fill_ignored, ignore_mask
+from orca.evaluation.scoring import group_mean, score
 from orca.evaluation.metrics import get_metric
 
 

@@ -124,3 +124,51 @@ def test_nan_targets_are_excluded_from_loss_and_gradient():
 def test_losses_that_cannot_ignore_targets_say_so():
     with pytest.raises(ValueError, match="cannot ignore target entries"):
         make_loss("cross_entropy", ignore={"value": -1})
+
+
+def test_masked_mean_counted_and_all_by_hand():
+    # two entries count, two are ignored (-1, Cosmic's map)
+    out = torch.tensor([[0.0, 2.0, -1.0, 3.0]])
+    tgt = torch.tensor([[1.0, 0.0, -1.0, -1.0]])
+    bce = lambda mm: make_loss("bce_logits", ignore={"value": -1}, masked_mean=mm)(out, tgt).item()  # noqa: E731
+    # counted: (BCE(0, 1) + BCE(2, 0)) / 2; all: the ignored pixels become BCE(0, 0) = log 2 each, divided by 4
+    assert bce("counted") == pytest.approx((np.log(2) + np.log1p(np.exp(2.0))) / 2, rel=1e-6)
+    assert bce("all") == pytest.approx((np.log(2) + np.log1p(np.exp(2.0)) + 2 * np.log(2)) / 4, rel=1e-6)
+    assert make_loss("bce_logits", ignore={"value": -1})(out, tgt).item() == pytest.approx(bce("counted"))  # default
+    # mse / l1: an ignored entry adds loss(0, 0) = 0 to the sum, and counts in the denominator under "all"
+    o = torch.tensor([[1.0, 2.0, 7.0], [3.0, 4.0, 0.0]])
+    t = torch.tensor([[1.0, 0.0, float("nan")], [3.0, 5.0, float("nan")]])
+    assert make_loss("mse", ignore={"nan": True}, masked_mean="all")(o, t).item() == pytest.approx((0 + 4 + 0 + 1) / 6)
+    assert make_loss("mse", ignore={"nan": True}, masked_mean="counted")(o, t).item() == pytest.approx(5 / 4)
+    assert make_loss("l1", ignore={"nan": True}, masked_mean="all")(o, t).item() == pytest.approx(3 / 6)
+    # relative l2: "all" averages over every sample, one without any counted entry giving 0
+    o3, t3 = torch.cat([o, torch.ones(1, 3)]), torch.cat([t, torch.full((1, 3), float("nan"))])
+    per_sample = (2.0 + 1 / np.sqrt(34))
+    assert make_loss("relative_l2", ignore={"nan": True}, masked_mean="counted")(o3, t3).item() == pytest.approx(
+        per_sample / 2, rel=1e-6)
+    assert make_loss("relative_l2", ignore={"nan": True}, masked_mean="all")(o3, t3).item() == pytest.approx(
+        per_sample / 3, rel=1e-6)
+    with pytest.raises(ValueError, match="masked_mean must be one of counted, all"):
+        make_loss("bce_logits", ignore={"value": -1}, masked_mean="sum")
+    # without ignore the option changes nothing (nothing is ignored)
+    assert make_loss("mse", masked_mean="all")(o[:, :2], t[:, :2]).item() == pytest.approx(5 / 4)
+
+
+def test_masked_mean_all_is_the_released_cosmic_loss_and_counted_differs():
+    # ORCA main.py train_one_epoch with task_configs.py's COSMIC transform = utils.mask (img * (1 - ignore)):
+    #   out = mask(out, z); y = mask(y, z); l = nn.BCEWithLogitsLoss()(out, y)   (mean over every pixel)
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(2, 1, 32, 32, generator=g)).requires_grad_(True)
+    y = (torch.rand(2, 1, 32, 32, generator=g) < 0.1).float()
+    z = (torch.rand(2, 1, 32, 32, generator=g) < 0.2).float()  # ORCA's ignore plane
+    released = F.binary_cross_entropy_with_logits(logits * (1 - z), y * (1 - z))
+    (g_released,) = torch.autograd.grad(released, logits)
+    ours_targets = torch.where(z.bool(), torch.tensor(-1.0), y)  # our prepared Cosmic targets: -1 ignored
+    ours = make_loss("bce_logits", ignore={"value": -1}, masked_mean="all")(logits, ours_targets)
+    (g_ours,) = torch.autograd.grad(ours, logits)
+    assert ours.item() == pytest.approx(released.item(), rel=1e-6)
+    assert torch.allclose(g_ours, g_released, atol=1e-9) and (g_ours[z.bool()] == 0).all()
+    counted = make_loss("bce_logits", ignore={"value": -1}, masked_mean="counted")(logits, ours_targets)
+    keep = z == 0
+    assert counted.item() == pytest.approx(F.binary_cross_entropy_with_logits(logits[keep], y[keep]).item(), rel=1e-6)
+    assert abs(counted.item() - ours.item()) > 1e-2  # the option matters on this batch

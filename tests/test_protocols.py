@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from orca.spec import protocols
-from orca.spec.protocols import PROTOCOLS, get_protocol, make_protocol_aligner, selected_score
+from orca.spec.protocols import PROTOCOLS, align_solver, get_protocol, selected_score
 
 
 def test_original_protocol_is_the_released_codes_and_clean_is_todays():
@@ -28,10 +28,19 @@ def test_the_protocol_picks_the_align_solver(monkeypatch):
         return name
 
     monkeypatch.setattr("orca.align.distances.make_aligner", fake_make_aligner)
-    make_protocol_aligner("otdd-exact", "clean")
-    make_protocol_aligner("otdd-exact", "original")
-    make_protocol_aligner("otdd-exact", "clean", task_solver="original")  # a task file's align.solver wins
+    for protocol, task_solver in (("clean", None), ("original", None), ("clean", "original")):  # a task file's wins
+        fake_make_aligner("otdd-exact", solver=align_solver(protocol, task_solver))
     assert calls == [("otdd-exact", "converged", {}), ("otdd-exact", "original", {}), ("otdd-exact", "original", {})]
+
+
+def test_protocols_is_a_leaf_module():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(protocols.__file__).read_text())
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level] + \
+               [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names if a.name.startswith("orca")]
+    assert imported == []
 
 
 def test_default_protocol_is_clean():
@@ -78,3 +87,36 @@ def test_paper_grid_runs_the_original_protocol_and_the_default_table_the_clean_o
     bad = {**default, "protocols": ["test-tuned"]}
     with pytest.raises(Exception, match="test-tuned"):
         validate(bad, schema)
+
+
+def test_masked_loss_mean_original_is_all_clean_counted():
+    assert PROTOCOLS["original"].masked_loss_mean == "all"  # ORCA: mask(out, z), mask(y, z), mean over all pixels
+    assert PROTOCOLS["clean"].masked_loss_mean == "counted"
+
+
+@pytest.mark.parametrize("protocol,ignore,expected", [
+    ("original", {"value": -1}, {"ignore": {"value": -1}, "masked_mean": "all"}),
+    ("clean", {"value": -1}, {"ignore": {"value": -1}, "masked_mean": "counted"}),
+    ("original", None, {}),
+])
+def test_refine_passes_the_protocols_masked_loss_mean_to_the_loss(monkeypatch, protocol, ignore, expected):
+    from types import SimpleNamespace
+
+    from orca.stages import refine
+
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def fake_make_loss(name, **opts):
+        seen.append((name, opts))
+        raise Built
+
+    monkeypatch.setattr(refine, "make_loss", fake_make_loss)
+    task = SimpleNamespace(refine=None, output=SimpleNamespace(ignore=ignore),
+                           loss=SimpleNamespace(name="bce_logits", options=lambda: {}))
+    run = SimpleNamespace(data=None, device="cpu")
+    with pytest.raises(Built):
+        refine._training(task, run, None, 1, 0, None, "label", None, get_protocol(protocol))
+    assert seen == [("bce_logits", expected)]

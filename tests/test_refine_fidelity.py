@@ -9,8 +9,9 @@ import torch
 
 from orca.training.optim import make_optimizer
 from orca.stages.sources import save_source
-from orca.stages.align import class_sample_count, run_align
-from orca.stages.refine import run_refine
+from orca.stages.align import class_sample_count
+from tests.stage_jobs import run_align
+from tests.stage_jobs import run_refine
 from orca.data.taskdata import prepare_split
 
 

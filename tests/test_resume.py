@@ -20,19 +20,19 @@ OVERRIDES = json.dumps({"align": {"epochs": 12, "maxsamples": 32}, "refine": {"e
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_roberta_dir):
     root = tmp_path_factory.mktemp("resume")
-    hf = tiny_roberta_dir  # a local Hugging Face folder, used through the backbone's documented path override
+    (root / "weights").symlink_to(tiny_roberta_dir)  # a local Hugging Face folder: the jobs' --weights
     rng = np.random.default_rng(0)
     save_source({"xs": rng.normal(size=(300, 32)).astype(np.float32), "ys": rng.integers(0, 5, 300),
                  "origin": "test"}, root / "src.npz")
-    e = {**os.environ, "ORCA_BACKBONE_ROBERTA_BASE": str(hf), "PYTHONUNBUFFERED": "1", "ORCA_THREADS": "1",
-         "ORCA_CHECKPOINT_EVERY_S": "0"}  # a checkpoint after every epoch, so a SIGKILL finds one
+    e = {**os.environ, "PYTHONUNBUFFERED": "1", "ORCA_THREADS": "1"}
     return root, e
 
 
 def orca_cmd(root, stage, out, extra=()):
     common = ["--task", "ecg5000", "--benchmarks", str(REPO / "benchmarks"), "--data-dir", str(root / "data"),
-              "--backbone", "roberta-base", "--aligner", "l2", "--seed", "0", "--overrides", OVERRIDES,
-              "--checkpoint-dir", str(root / "ckpt")]
+              "--backbone", "roberta-base", "--method", "l2", "--seed", "0", "--overrides", OVERRIDES,
+              "--checkpoint-dir", str(root / "ckpt"), "--weights", str(root / "weights"),
+              "--checkpoint-every", "0"]  # a checkpoint after every epoch, so a SIGKILL finds one
     if stage == "align":
         return [sys.executable, "-m", "orca", "align", *common, "--source", str(root / "src.npz"), "--out-dir", str(out)]
     return [sys.executable, "-m", "orca", "refine", *common, "--embedder", str(root / "ref-align" / "embedder.pt"),

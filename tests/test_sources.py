@@ -91,9 +91,10 @@ def test_the_grid_asks_for_cifar10_features_for_image_bodies_only():
     cfg = {"benchmarks": ["benchmarks"], "cache_dir": "c", "results_dir": "r", "reports_dir": "p", "targets": ["t"],
            "tables": {"t": {"tasks": ["iris"], "backbones": ["minilm-l6"], "aligners": ["none"], "seeds": [0]}}}
     grid = Grid(cfg)
-    assert grid.source_args("swin-base") == "--max-samples 5000 --image-source cifar10 --data-dir c/data"
-    assert grid.source_args("minilm-l6") == "--max-samples 5000"
-    assert Grid({**cfg, "image_source": "photos"}).source_args("swin-base") == "--max-samples 5000"
+    origin = lambda g, b: g.job("sources", backbone=b).get("sources")  # noqa: E731
+    assert origin(grid, "swin-base") == {"max_samples": 5000, "from_npy": None, "image_source": "cifar10"}
+    assert origin(grid, "minilm-l6") == {"max_samples": 5000, "from_npy": None, "image_source": "photos"}
+    assert origin(Grid({**cfg, "image_source": "photos"}), "swin-base")["image_source"] == "photos"
 
 
 def test_released_text_features_are_the_first_rows_mean_pooled_over_tokens(tmp_path):

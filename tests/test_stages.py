@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from orca.stages.align import run_align
+from tests.stage_jobs import run_align
 from orca.data import fetch
-from orca.stages.refine import run_refine
+from tests.stage_jobs import run_refine
 from orca.stages.sources import save_source
 from orca.spec.tasks import load_task
 
@@ -89,7 +89,7 @@ def test_refine_decodes_normalised_targets_before_loss_and_metric(toy_task, tiny
                      body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
     expected = nrmse(data.y_test, np.full_like(data.y_test, data.y_train.mean()))
     assert rec["scores"]["test_last_epoch"] == pytest.approx(expected, rel=1e-4)
-    assert rec["settings"]["data"]["normalize"] == {"inputs": "fit", "targets": "fit"}
+    assert rec["settings"]["task"]["data"]["normalize"] == {"inputs": "fit", "targets": "fit"}
     assert np.isfinite(rec["history"][0]["train_loss"])
 
 
@@ -117,7 +117,7 @@ def test_refine_scores_validation_and_test_per_clip(toy_task, tiny_text_body, tm
     keep = clip_labels.sum(axis=0) > 0
     expected = 1 - average_precision_score(clip_labels[:, keep], clip_scores[:, keep], average="macro")
     assert rec["scores"]["test_last_epoch"] == pytest.approx(expected)
-    assert rec["num_val"] % 2 == 0 and rec["settings"]["eval"] == {"group_by": "clip_ids"}
+    assert rec["num_val"] % 2 == 0 and rec["settings"]["task"]["eval"] == {"group_by": "clip_ids"}
 
 
 def test_refine_trains_on_maps_with_missing_targets(toy_task, tiny_image_body, tmp_path):
@@ -229,4 +229,4 @@ def test_random_body_runs_load_the_same_seeded_body_with_the_task_dropout(setup,
                      embedder_path=root / "rnd" / "embedder.pt", log=lambda *_: None)
     assert calls == [{"pretrained": False, "dropout": None, "seed": 7},   # align: only the embedder's start
                      {"pretrained": False, "dropout": 0.2, "seed": 7}]    # refine: the same body, its dropout
-    assert rec["body"] == out["body"] == "random" and out["settings"]["body"]["dropout"] == 0.2
+    assert rec["body"] == out["body"] == "random" and out["settings"]["task"]["body"]["dropout"] == 0.2

@@ -1,7 +1,8 @@
 import pytest
 import yaml
 
-from orca.spec.tasks import BodySpec, TaskError, find_task_files, load_task, settings_hash, stage_settings
+from orca.spec.tasks import BodySpec, TaskError, find_task_files, load_task
+from tests.stage_jobs import job_hash, task_settings
 
 IRIS = "benchmarks/offline/iris.yaml"
 
@@ -48,25 +49,25 @@ def test_align_trains_with_the_refine_optimizer_unless_set():
 def test_refine_settings_do_not_enter_align_settings():
     a = load_task(IRIS)
     b = load_task(IRIS, overrides={"refine": {"epochs": 99}})
-    assert stage_settings(a, "align") == stage_settings(b, "align")
-    assert settings_hash(stage_settings(a, "refine")) != settings_hash(stage_settings(b, "refine"))
+    assert task_settings(a, "align") == task_settings(b, "align")
+    assert job_hash(a, "refine") != job_hash(b, "refine")
 
 
 def test_body_section_defaults_and_which_stages_it_keys():
     base = load_task(IRIS)
     assert base.body == BodySpec(pretrained=True, dropout=None)  # released weights, the body's own dropout
     dropped = load_task(IRIS, overrides={"body": {"dropout": 0.05}})
-    assert stage_settings(dropped, "align") == stage_settings(base, "align")  # dropout only matters in refine
-    assert stage_settings(dropped, "refine")["body"]["dropout"] == 0.05
+    assert task_settings(dropped, "align") == task_settings(base, "align")  # dropout only matters in refine
+    assert task_settings(dropped, "refine")["body"]["dropout"] == 0.05
     random = load_task(IRIS, overrides={"body": {"pretrained": False}})
     for stage in ("align", "refine"):  # a random body changes both the embedder's start and the body
-        assert settings_hash(stage_settings(random, stage)) != settings_hash(stage_settings(base, stage))
+        assert job_hash(random, stage) != job_hash(base, stage)
 
 
 def test_cli_body_flag_selects_the_random_body():
     from orca.cli import _task, build_parser
 
-    common = ["--task", str(IRIS), "--backbone", "minilm-l6", "--aligner", "none", "--seed", "0"]
+    common = ["--task", str(IRIS), "--backbone", "minilm-l6", "--method", "none", "--seed", "0"]
     args = build_parser().parse_args(["refine", *common, "--out", "r.json", "--body", "random"])
     assert _task(args).body.pretrained is False
     args = build_parser().parse_args(["align", *common, "--source", "s.npz", "--out-dir", "d"])
@@ -137,68 +138,68 @@ def test_bad_target_options_name_the_field(tmp_path, updates, match):
 
 def test_target_options_enter_the_settings_only_when_set(tmp_path):
     plain = load_task(write(tmp_path, "plain", dense_spec()))
-    for stage in ("data", "align", "refine", "baseline"):
-        settings = stage_settings(plain, stage)
+    for stage in ("fetch", "align", "refine", "baseline"):
+        settings = task_settings(plain, stage)
         assert "eval" not in settings and "normalize" not in settings.get("data", settings)
     spec = dense_spec(output={"kind": "dense", "ignore": {"nan": True}}, eval={"group_by": "clip_ids"},
                       data={"normalize": {"inputs": {"fit": "element", "channels": [0]}, "targets": {"fit": "element"}}})
     task = load_task(write(tmp_path, "opts", spec))
-    align = stage_settings(task, "align")
-    assert align["data"]["normalize"]["targets"] == {"fit": "element"} and align["data"]["ignore"] == {"nan": True}
-    assert stage_settings(task, "refine")["eval"] == {"group_by": "clip_ids"}
-    assert settings_hash(stage_settings(task, "align")) != settings_hash(stage_settings(plain, "align"))
+    align = task_settings(task, "align")
+    assert align["data"]["normalize"]["targets"] == {"fit": "element"} and align["output"]["ignore"] == {"nan": True}
+    assert task_settings(task, "refine")["eval"] == {"group_by": "clip_ids"}
+    assert job_hash(task, "align") != job_hash(plain, "align")
 
 
-# settings hashes of shipped rows, computed with the code before the typed task (main at a43729f, which
-# re-pinned align and refine deliberately for issue 11's training settings): cached results and checkpoints
-# are keyed on them, so the refactor must leave every one unchanged
+# settings hashes of shipped rows (a fixed job per stage: roberta-base, seed 0), re-pinned deliberately when every
+# job's settings became one resolved document (issue 18: identity, mode and whole task sections): cached results
+# and checkpoints are keyed on them, so a refactor must leave every one unchanged
 PINNED_HASHES = {
-    "iris/data": "71050fb60037",
-    "iris/align": "5c480406eab9",
-    "iris/refine": "1edee83fc33e",
-    "iris/baseline": "e3422af6b1a0",
-    "wine/data": "0d03a3b53490",
-    "wine/align": "00abab7ad84b",
-    "wine/refine": "7fae63acf122",
-    "wine/baseline": "85d716769e0f",
-    "wdbc/data": "0bc1605c0437",
-    "wdbc/align": "8dee13505195",
-    "wdbc/refine": "9b3eced797ad",
-    "wdbc/baseline": "67c3d2eefd00",
-    "ecg5000/data": "83292e464375",
-    "ecg5000/align": "e232d95db47a",
-    "ecg5000/refine": "5251d077c719",
-    "ecg5000/baseline": "c0396696574f",
-    "digits/data": "c899a5807106",
-    "digits/align": "80201b78ccfc",
-    "digits/refine": "e22afb785efc",
-    "digits/baseline": "4c75c99a0d33",
-    "advection1d/data": "5b7f09ef2b94",
-    "advection1d/align": "c33286b77c4d",
-    "advection1d/refine": "3a454b870314",
-    "advection1d/baseline": "611cc9907652",
-    "cifar100/data": "9b19a870d2ff",
-    "cifar100/align": "09585671b998",
-    "cifar100/refine": "69121613622d",
-    "cifar100/baseline": "9dfdf87af850",
-    "pde-darcy/data": "901dd1bb3d33",
-    "pde-darcy/align": "821d1e4017e5",
-    "pde-darcy/refine": "df5e13b29a3a",
-    "pde-darcy/baseline": "21041cd631a2",
-    "openml-11/data": "99e859017743",
-    "openml-11/align": "0e0ce5c2a5d4",
-    "openml-11/refine": "47660fdac4f8",
-    "openml-11/baseline": "5a1a19c59625",
-    "drug-gdsc/data": "4020566473ca",
-    "drug-gdsc/align": "4e7a76a629d4",
-    "drug-gdsc/refine": "33d64a4790d9",
-    "drug-gdsc/baseline": "da1ed6a5d0c2",
+    "iris/fetch": "a9ed84ecda25",
+    "iris/align": "88dbb3edeef0",
+    "iris/refine": "c0c092def682",
+    "iris/baseline": "efd6156b1328",
+    "wine/fetch": "7ecb8b832726",
+    "wine/align": "fbea0d678b0b",
+    "wine/refine": "c7e0b4da1254",
+    "wine/baseline": "1e7dae60480f",
+    "wdbc/fetch": "65f219baf3fd",
+    "wdbc/align": "e18a24f23730",
+    "wdbc/refine": "cedf83e3742f",
+    "wdbc/baseline": "cca740955fc8",
+    "ecg5000/fetch": "52dc2f56ccd3",
+    "ecg5000/align": "9f67a42b3401",
+    "ecg5000/refine": "7ccbab1d32f1",
+    "ecg5000/baseline": "05c3b23e3265",
+    "digits/fetch": "fc83fb9abdea",
+    "digits/align": "7e0e0d950d87",
+    "digits/refine": "98c39e3d74ee",
+    "digits/baseline": "e216e0f04bf5",
+    "advection1d/fetch": "bb211fea7318",
+    "advection1d/align": "87536dd8ff65",
+    "advection1d/refine": "75b4a0823aa6",
+    "advection1d/baseline": "654b7b9bad4d",
+    "cifar100/fetch": "123190bc7703",
+    "cifar100/align": "57abcbc1c9a4",
+    "cifar100/refine": "14e709c69a5d",
+    "cifar100/baseline": "24ea9ec66a78",
+    "pde-darcy/fetch": "b5a5aeab3e52",
+    "pde-darcy/align": "91e39beb4d44",
+    "pde-darcy/refine": "35df24f0d7db",
+    "pde-darcy/baseline": "1c3fb73db5b6",
+    "openml-11/fetch": "b293753d94ea",
+    "openml-11/align": "fe28b23be6f7",
+    "openml-11/refine": "b31953bc5cd1",
+    "openml-11/baseline": "17cab2360185",
+    "drug-gdsc/fetch": "5f34e32f1c75",
+    "drug-gdsc/align": "7da557545b9e",
+    "drug-gdsc/refine": "3d2fd9dce6ee",
+    "drug-gdsc/baseline": "86aaa4ae18cd",
 }
 
 
 def test_settings_hashes_of_shipped_rows_are_unchanged():
     files = find_task_files(["benchmarks"])
-    got = {key: settings_hash(stage_settings(load_task(files[key.split("/")[0]]), key.split("/")[1]))
+    got = {key: job_hash(load_task(files[key.split("/")[0]]), key.split("/")[1])
            for key in PINNED_HASHES}
     assert got == PINNED_HASHES
 

@@ -15,10 +15,13 @@ import numpy as np
 from . import load_task_data
 from .core import as_float32
 from .loaders.lazy import is_lazy
-from ..evaluation.scoring import ignore_mask
+from .targets import ignore_mask
 from .normalize import Normalizer, fit_normalizer
 from .splits import train_val_indices
-from ..spec.tasks import Task
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the typed task (orca.spec.tasks); data preparation imports nothing above the data layer
+    from ..spec.tasks import Task
 
 
 class DataError(ValueError):
@@ -111,6 +114,18 @@ def check_labels(task: Task, y: np.ndarray, k: int, part: str, info: dict) -> No
                         f"must be 0..{k - 1}: renumber the labels in the data or correct output.num_outputs")
 
 
+def check_target_width(task: Task, y: np.ndarray, k: int, part: str, info: dict) -> None:
+    """Pooled regression / multilabel targets are (N, k) (or (N,) when k is 1), k the model's outputs per sample."""
+    if y.shape[1:] == (k,) or (k == 1 and y.ndim == 1):
+        return
+    where = f"task {task.name!r} ({task.path}), data {info.get('source', task.data.loader)}, {part} split"
+    origin = "output.num_outputs" if task.output.num_outputs else "the number of outputs the data declare"
+    width = int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
+    raise DataError(f"{where}: labels have shape {y.shape} but {origin} is {k}, so the model gives {k} outputs per "
+                    f"sample; set output.num_outputs to the labels' width ({width}) or fix the data to shape "
+                    f"(N, {k})")
+
+
 def prepare_split(task: Task, seed: int, data_dir: str | Path, validation: bool = True) -> SplitData:
     """Load the task's data for ``seed`` and carve a seeded validation split from the training part.
 
@@ -134,6 +149,10 @@ def prepare_split(task: Task, seed: int, data_dir: str | Path, validation: bool 
         if missing:
             raise DataError(f"task {task.name!r}: classes {missing} have no training samples; "
                             "check the labels or num_outputs")
+    elif task.output.kind in ("regression", "multilabel"):  # dense outputs take the targets' own shape
+        k = num_outputs(task, data.y_train, data.info)
+        check_target_width(task, data.y_train, k, "train", data.info)
+        check_target_width(task, data.y_test, k, "test", data.info)
     if is_lazy(data.x_train):  # out-of-core inputs (data.args.lazy_inputs): views of rows, already float32
         x_tr, x_va, x_te = data.x_train.rows(tr), data.x_train.rows(va), data.x_test
     else:

@@ -13,28 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.targets import ignore_mask
 from .metrics import Metric
 
-__all__ = ["chunk_bounds", "chunked_score", "fill_ignored", "group_mean", "ignore_mask", "make_scorer", "score"]
-
-
-def ignore_mask(y: np.ndarray, ignore: dict | None) -> np.ndarray | None:
-    """Bool array of ``y``'s shape, True where a target entry counts; None when nothing is ignored."""
-    if not ignore:
-        return None
-    y = np.asarray(y)
-    valid = np.ones(y.shape, dtype=bool)
-    if ignore.get("nan") and np.issubdtype(y.dtype, np.floating):
-        valid &= ~np.isnan(y)
-    if ignore.get("value") is not None:
-        valid &= y != ignore["value"]
-    return valid
-
-
-def fill_ignored(y: np.ndarray, ignore: dict | None, fill: float = 0.0) -> np.ndarray:
-    """``y`` with ignored entries set to ``fill`` (``y`` itself when nothing is ignored)."""
-    valid = ignore_mask(y, ignore)
-    return y if valid is None else np.where(valid, y, np.asarray(fill, dtype=np.asarray(y).dtype))
+__all__ = ["chunk_bounds", "chunked_score", "group_mean", "make_scorer", "score"]
 
 
 def group_mean(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,6 @@ returns hidden states. Two families cover the paper:
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,11 +35,11 @@ class BackboneSpec:
     position_offset: int = 2
     description: str = ""
 
-    def location(self) -> str:
-        """Hub id or local folder to load from; ``ORCA_BACKBONE_<NAME>`` overrides it."""
-        env = os.environ.get("ORCA_BACKBONE_" + self.name.upper().replace("-", "_").replace(".", "_"))
-        if env:
-            return env
+    def location(self, weights: str | None = None) -> str:
+        """Hub id or local folder to load from: ``weights`` when given (a job's ``weights`` setting, from the
+        config's ``backbone_weights``), else the spec's own source."""
+        if weights:
+            return str(weights)
         return self.source() if callable(self.source) else self.source
 
 
@@ -192,7 +191,7 @@ class ImageBody(nn.Module):
 
 
 def body_config(name: str, pretrained: bool = True, config_overrides: dict | None = None,
-                dropout: float | None = None):
+                dropout: float | None = None, weights: str | None = None):
     """The Hugging Face config a body is built from, with ``dropout`` written in (when not None).
 
     pretrained: the checkpoint's own config; otherwise the architecture in ``BackboneSpec.arch`` (offline), with
@@ -204,7 +203,7 @@ def body_config(name: str, pretrained: bool = True, config_overrides: dict | Non
 
     spec = get_backbone_spec(name)
     if pretrained:
-        where = spec.location()
+        where = spec.location(weights)
         try:
             config = AutoConfig.from_pretrained(where)
         except OSError as err:
@@ -223,45 +222,50 @@ def body_config(name: str, pretrained: bool = True, config_overrides: dict | Non
 
 def _unreachable(name: str, where: str, err: Exception) -> RuntimeError:
     return RuntimeError(
-        f"cannot load the pretrained backbone {name!r} from {where!r}: {err}. Set "
-        f"ORCA_BACKBONE_{name.upper().replace('-', '_')} to a local folder holding its Hugging Face "
-        "files (config.json and weights), or run where the Hugging Face hub is reachable."
+        f"cannot load the pretrained backbone {name!r} from {where!r}: {err}. Set backbone_weights: "
+        f"{{{name}: /path/to/folder}} in the config (or --weights for a single `orca` command) to a local folder "
+        "holding its Hugging Face files (config.json and weights), or run where the Hugging Face hub is reachable."
     )
 
 
 def load_body(name: str, pretrained: bool = True, config_overrides: dict | None = None,
-              dropout: float | None = None, seed: int = 0) -> TextBody | ImageBody:
+              dropout: float | None = None, seed: int = 0, rehearsal: bool = False,
+              weights: str | None = None) -> TextBody | ImageBody:
     """Build the body of backbone ``name``.
 
     pretrained=True loads the released weights. pretrained=False builds the same architecture with random
     weights (the original wrappers' ``from_scratch``: ``AutoModel.from_config``), drawn from ``seed`` without
     touching the global random stream, so align and refine jobs of one seed build the same random body;
     ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it for tests. ``dropout``: see ``body_config``.
-    In a rehearsal (``orca.rehearsal.active``) every body is a tiny random one of the same architecture; its
-    stand-in for the pretrained weights is one fixed draw (``orca.rehearsal.BODY_SEED``), the same in every job.
+    ``weights``: where the pretrained weights are (hub id or local folder; None: the spec's source).
+    In a rehearsal (``rehearsal=True``, the job's mode) every body is a tiny random one of the same architecture;
+    its stand-in for the pretrained weights is one fixed draw (``orca.rehearsal.BODY_SEED``), the same in every
+    job; ``body.rehearsal`` says so.
     """
     from transformers import AutoModel
 
     from ..rehearsal import BODY_SEED
-    from ..rehearsal import active as rehearsal
 
-    if rehearsal():
+    if rehearsal:
         config_overrides = {**tiny_config(name), **(config_overrides or {})}  # tiny, same architecture
         pretrained, seed = False, (BODY_SEED if pretrained else seed)
     spec = get_backbone_spec(name)
-    config = body_config(name, pretrained, config_overrides, dropout)
+    config = body_config(name, pretrained, config_overrides, dropout, weights)
     if pretrained:
         try:
-            model = AutoModel.from_pretrained(spec.location(), config=config)
+            model = AutoModel.from_pretrained(spec.location(weights), config=config)
         except OSError as err:
-            raise _unreachable(name, spec.location(), err) from err
+            raise _unreachable(name, spec.location(weights), err) from err
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AutoModel.from_config(config)
     model.eval()
     body_class = TextBody if spec.family == "text" else ImageBody
-    return body_class(model, spec)
+    body = body_class(model, spec)
+    body.rehearsal = rehearsal
+    body.weights = None if rehearsal else spec.location(weights) if pretrained else None
+    return body
 
 
 def tiny_config(name: str) -> dict:

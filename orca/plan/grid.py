@@ -5,15 +5,15 @@ the config is checked against its registry before a single job starts.
 """
 from __future__ import annotations
 
-import json
 import os
 
-from ..spec.tasks import find_task_files, load_task, stage_overrides, stage_settings
+from ..spec.jobs import JobSettings, job_extras, resolve_job
+from ..spec.tasks import find_task_files, load_task
 
 # Where each job writes, relative to the results / cache folder: the rules' outputs and the table's inputs.
-RUN_PATH = "runs/{task}/{backbone}/{aligner}/{protocol}/seed{seed}.json"
+RUN_PATH = "runs/{task}/{backbone}/{method}/{protocol}/seed{seed}.json"
 BASELINE_PATH = "baselines/{task}/{method}/seed{seed}.json"
-ALIGN_DIR = "align/{task}/{backbone}/{aligner}/{protocol}/seed{seed}"
+ALIGN_DIR = "align/{task}/{backbone}/{method}/{protocol}/seed{seed}"
 
 
 class ConfigError(ValueError):
@@ -47,7 +47,7 @@ def _check_summary(name: str, table: dict) -> None:
 
 
 class Grid:
-    """task x backbone x aligner x seed per table, from a validated config dict."""
+    """task x backbone x method x protocol x seed per table, from a validated config dict."""
 
     def __init__(self, config: dict):
         self.config = config
@@ -70,6 +70,7 @@ class Grid:
             _check_summary(name, table)
         self.overrides = config.get("overrides") or {}
         self._tasks: dict = {}
+        self._jobs: dict = {}
         for t in sorted(used):
             self.task(t)  # validate every task a table uses before any job starts
         for name, table in config["tables"].items():
@@ -98,31 +99,52 @@ class Grid:
             out.setdefault(self.task(name).suite, []).append(name)
         return out
 
-    def trains_embedder(self, aligner: str) -> bool:
-        return self._trains[aligner]
+    def trains_embedder(self, method: str) -> bool:
+        return self._trains[method]
 
-    def settings_json(self, task: str, stage: str) -> str:
-        """The resolved settings a stage depends on, as the rule's params (Snakemake reruns when they change);
-        the job records the same settings (orca.spec.tasks.stage_settings on the task with ``overrides_json``)."""
-        if stage == "prepare":  # the prepare rule: the task file's prepare section as written (null: none)
-            return json.dumps(self.task(task).spec.get("prepare"), sort_keys=True)
-        return json.dumps(stage_settings(self.task(task), stage), sort_keys=True)
+    @property
+    def mode(self) -> str:
+        """Every job's ``mode`` setting: ``rehearsal`` under config/rehearsal.yaml, else ``real``."""
+        return "rehearsal" if self.config.get("rehearsal") else "real"
 
-    def overrides_json(self, stage: str) -> str:
-        """The config overrides restricted to what ``stage`` depends on (orca.spec.tasks.STAGE_DEPENDS)."""
-        return json.dumps(stage_overrides(self.overrides, stage), sort_keys=True)
+    def job(self, stage: str, **identity) -> JobSettings:
+        """The resolved settings document of one job (orca.spec.jobs.resolve_job), computed once per job: its
+        identity (the rule's wildcards), the mode, its task's sections and the stage's extras."""
+        key = (stage, tuple(sorted(identity.items())))
+        if key not in self._jobs:
+            task = self.task(identity["task"]) if "task" in identity else None
+            backbone = identity.get("backbone")
+            weights = (self.config.get("backbone_weights") or {}).get(backbone) if backbone else None
+            extra = job_extras(stage, weights, self.config.get("cache_key", "settings") == "settings+code")
+            if stage == "sources":
+                extra["sources"] = self._source_origin(backbone)
+            elif stage == "report":
+                extra["report"] = self._report_options(identity["table"])
+            self._jobs[key] = resolve_job(stage, identity, self.mode, task, extra)
+        return self._jobs[key]
 
-    def source_args(self, backbone: str) -> str:
-        """``orca sources`` options of a backbone: released arrays, or the corpus (image bodies: ``image_source``)."""
+    def job_of(self, stage: str, wildcards) -> JobSettings:
+        """:meth:`job` for a rule's wildcards (``seed`` as a number)."""
+        from ..spec.jobs import IDENTITY
+
+        ident = {k: wildcards[k] for k in IDENTITY[stage]}
+        if "seed" in ident:
+            ident["seed"] = int(ident["seed"])
+        return self.job(stage, **ident)
+
+    def _source_origin(self, backbone: str) -> dict:
+        """What a backbone's source features are built from (``orca sources`` options as settings)."""
         from ..model.backbones import BACKBONES
 
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
-        if arrays:
-            return f"--from-npy {arrays[0]} {arrays[1]} --max-samples {self.config.get('source_max_samples', 5000)}"
         image = BACKBONES[backbone].family == "image"
-        source = self.config.get("image_source", "cifar10")
-        extra = f" --image-source {source} --data-dir {self.data_dir}" if image and source == "cifar10" else ""
-        return f"--max-samples {self.config.get('source_max_samples', 5000)}{extra}"
+        return {"max_samples": self.config.get("source_max_samples", 5000), "from_npy": list(arrays) if arrays else None,
+                "image_source": self.config.get("image_source", "cifar10") if image else "photos"}
+
+    def _report_options(self, table: str) -> dict:
+        t = self.config["tables"][table]
+        return {"score": t.get("score", "selected"), "summary": t.get("summary"), "reference": "none",
+                "published": self.config.get("published_csv") or None}
 
     def backbones_for(self, table: str, task: str) -> list[str]:
         """The bodies a table runs ``task`` on: its list, or the list for the task's input modality."""
@@ -141,10 +163,10 @@ class Grid:
 
     def table_runs(self, table: str, results_dir: str) -> list[str]:
         """Result JSON paths of every run of one table (network cells per protocol, then baselines):
-        ``runs/<task>/<backbone>/<aligner>/<protocol>/seed<k>.json``."""
+        ``runs/<task>/<backbone>/<method>/<protocol>/seed<k>.json``."""
         t = self.config["tables"][table]
         methods = list(t["aligners"]) + list(t.get("controls", []))  # network methods: aligners, then controls
-        runs = [f"{results_dir}/" + RUN_PATH.format(task=task, backbone=bb, aligner=m, protocol=pr, seed=s)
+        runs = [f"{results_dir}/" + RUN_PATH.format(task=task, backbone=bb, method=m, protocol=pr, seed=s)
                 for task in t["tasks"] for bb in self.backbones_for(table, task) for m in methods
                 for pr in self.protocols_for(table) for s in t["seeds"]]
         runs += [f"{results_dir}/" + BASELINE_PATH.format(task=task, method=m, seed=s)

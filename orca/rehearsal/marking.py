@@ -1,6 +1,6 @@
 """Marks on a rehearsal's table outputs, so that its numbers can never pass for results.
 
-In a rehearsal (:func:`orca.rehearsal.active`) every CSV gets a first column ``rehearsal`` (True on
+In a rehearsal (the report job's mode, ``rehearsal=True``) every CSV gets a first column ``rehearsal`` (True on
 every row) and the titles of the Markdown, LaTeX and figure carry :data:`orca.rehearsal.LABEL`.
 Outside a rehearsal nothing changes.
 """
@@ -9,27 +9,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import LABEL, active
+from . import LABEL
 
 
-def title(table: str) -> str:
+def title(table: str, rehearsal: bool) -> str:
     """The table's title as reports show it: ``<table> [REHEARSAL: ...]`` in a rehearsal."""
-    return f"{table} [{LABEL}]" if active() else table
+    return f"{table} [{LABEL}]" if rehearsal else table
 
 
-def mark_frame(df):
+def mark_frame(df, rehearsal: bool):
     """``df`` with a first column ``rehearsal`` = True in a rehearsal (a copy); else ``df`` itself."""
-    if not active():
+    if not rehearsal:
         return df
     out = df.copy()
     out.insert(0, "rehearsal", True)
     return out
 
 
-def check_runs(run_files: list[Path]) -> None:
+def check_runs(run_files: list[Path], rehearsal: bool) -> None:
     """Refuse to mix: in a rehearsal every run record must be a rehearsal's (``provenance.rehearsal``), outside
     one none may be. ValueError naming the first offending file."""
-    want = active()
+    want = rehearsal
     for path in run_files:
         with open(path) as fh:
             got = bool((json.load(fh).get("provenance") or {}).get("rehearsal", False))

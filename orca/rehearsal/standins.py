@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ..data.download.fetching import STANDIN_MARKER
 from ..runtime.process import atomic_write_json
 from .registry import WRITERS, Size, register_writer  # noqa: F401  (Size, register_writer: re-exported)
 
@@ -30,7 +31,7 @@ def _load_writers() -> None:
     from . import arrays_writer, nb360_writers, openml_writer, pdebench_writer, prepared_writers  # noqa: F401
 
 
-MARKER = "REHEARSAL-STANDINS"  # file in a data folder that holds stand-ins (and nothing else)
+MARKER = STANDIN_MARKER  # file in a data folder that holds stand-ins (and nothing else)
 
 
 def _claim(data_dir: Path) -> None:

@@ -8,6 +8,8 @@ comparison with ``none`` (``aggregate.summarise``, ``compare``), puts published 
   section), ``reports/NAME.{png,pdf}`` (per-task point plots);
 - ``results/NAME_ranks.csv`` (mean rank, win/tie/loss vs ``none`` and ``xgboost``),
   ``results/NAME_profile.csv`` and ``reports/NAME_profile.{png,pdf}`` (performance profiles; ``profiles``);
+- when the runs of one stage come from different code versions, a note naming them (``versions.version_note``)
+  under the Markdown's provenance line and in the LaTeX caption;
 - with a ``summary`` spec also ``results/NAME_summary.csv`` (average improvement over a reference method,
   ``summary.build_summary``) and a section of the Markdown and LaTeX.
 
@@ -17,9 +19,6 @@ crash never leaves a partial table.
 from __future__ import annotations
 
 from pathlib import Path
-
-from ..runtime.process import atomic_write_bytes
-from .aggregate import join_published, load_published, load_runs, summarise
 
 __all__ = ["build_report", "report_targets"]
 
@@ -38,22 +37,24 @@ def report_targets(table: str, results_dir: Path, reports_dir: Path, summary: bo
 
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
                  published_csv: Path | None, score: str = "selected",
-                 summary: dict | None = None, reference: str = "none") -> dict[str, Path]:
+                 summary: dict | None = None, reference: str = "none", rehearsal: bool = False) -> dict[str, Path]:
     """Aggregate the runs of ``table`` and write the files of :func:`report_targets`.
 
     Run files whose ``table`` differs are ignored (a file without ``table`` counts as this
     table); none left is an error. ``summary``: the table's config ``summary`` entry
     (``{"improvement_over": method, "groups": {...}}``, see ``summary.build_summary``) or None.
-    ``reference``: the method every other one is paired with (naive fine-tuning, ``none``).
-    Returns ``{kind: written path}``.
+    ``reference``: the method every other one is paired with (naive fine-tuning, ``none``). ``rehearsal``
+    (the report job's mode): every output is marked and every run must be a rehearsal's. Returns ``{kind: written path}``.
     """
     from ..rehearsal.marking import check_runs, mark_frame, title
+    from ..runtime.process import atomic_write_bytes
+    from .aggregate import join_published, load_published, load_runs, summarise  # pandas: not for report_targets
     from .html import to_html
     from .plots import render_figure, render_profile
     from .profiles import across_latex, across_markdown, profile_curves, performance_ratios, rank_table
     from .tables import to_csv_text, to_latex, to_markdown
 
-    check_runs(run_files)  # rehearsal and real runs never share a table
+    check_runs(run_files, rehearsal)  # rehearsal and real runs never share a table
     runs = load_runs(run_files, default_table=table)
     runs = runs[runs["table"] == table]
     if runs.empty:
@@ -65,12 +66,14 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     curves = profile_curves(performance_ratios(ours))
 
     # render everything before writing anything
-    shown = title(table)  # marked in a rehearsal (orca.rehearsal.marking)
-    texts = {"csv": to_csv_text(mark_frame(summ)), "md": to_markdown(summ, shown, across_markdown(ranks)),
+    shown = title(table, rehearsal)  # marked in a rehearsal (orca.rehearsal.marking)
+    texts = {"csv": to_csv_text(mark_frame(summ, rehearsal)), "md": to_markdown(summ, shown, across_markdown(ranks)),
              "tex": to_latex(summ, shown, across_latex(ranks, table)),
-             "ranks_csv": to_csv_text(mark_frame(ranks)), "profile_csv": to_csv_text(mark_frame(curves))}
+             "ranks_csv": to_csv_text(mark_frame(ranks, rehearsal)),
+             "profile_csv": to_csv_text(mark_frame(curves, rehearsal))}
     if summary is not None:
-        texts.update(_summary_texts(ours, table, summary, published, texts))
+        texts.update(_summary_texts(ours, table, summary, published, texts, rehearsal))
+    texts["md"], texts["tex"] = _with_version_note(list(runs["path"]), texts["md"], texts["tex"])
     texts["html"] = to_html(texts["md"], shown)
     figs = render_figure(summ, runs, shown)
     payload = {k: v.encode("utf-8") for k, v in texts.items()} | figs
@@ -81,7 +84,19 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     return targets
 
 
-def _summary_texts(ours, table: str, spec: dict, published, texts: dict[str, str]) -> dict[str, str]:
+def _with_version_note(run_files: list[str], md: str, tex: str) -> tuple[str, str]:
+    """``md`` and ``tex`` with the note on runs from another code version (``versions.version_note``) after the
+    Markdown's provenance line and in the LaTeX caption; unchanged when the runs share one version."""
+    from ..stages.records import read_record
+    from .versions import version_note, version_note_latex, with_latex_note, with_markdown_note
+
+    records = [read_record(p).to_json() for p in run_files]
+    return (with_markdown_note(md, version_note(records, run_files)),
+            with_latex_note(tex, version_note_latex(records, run_files)))
+
+
+def _summary_texts(ours, table: str, spec: dict, published, texts: dict[str, str],
+                   rehearsal: bool) -> dict[str, str]:
     """The summary CSV, and the Markdown and LaTeX of ``texts`` with the summary section appended."""
     from ..rehearsal.marking import mark_frame
     from .summary import build_summary, summary_latex, summary_markdown
@@ -89,7 +104,7 @@ def _summary_texts(ours, table: str, spec: dict, published, texts: dict[str, str
 
     df = build_summary(_one_protocol(ours, spec["improvement_over"]), table, spec, published)
     ref = spec["improvement_over"]
-    return {"summary_csv": to_csv_text(mark_frame(df)), "md": texts["md"] + "\n" + summary_markdown(df, ref),
+    return {"summary_csv": to_csv_text(mark_frame(df, rehearsal)), "md": texts["md"] + "\n" + summary_markdown(df, ref),
             "tex": texts["tex"] + "\n" + summary_latex(df, table, ref)}
 
 

@@ -137,8 +137,9 @@ def git_state(repo: str | Path | None = None) -> dict:
 PACKAGES = ("torch", "transformers", "pot", "numpy", "scikit-learn", "xgboost", "openml", "pandas")
 
 
-def provenance(device=None) -> dict:
-    """Where a number came from: code version, packages, machine, device, peak memory so far."""
+def provenance(device=None, rehearsal: bool = False) -> dict:
+    """Where a number came from: code version, packages, machine, device, peak memory so far; ``rehearsal``
+    (the job's mode, orca.spec.jobs) marks a rehearsal's record."""
     versions = {}
     for pkg in PACKAGES:
         try:
@@ -149,11 +150,9 @@ def provenance(device=None) -> dict:
     torch = sys.modules.get("torch")  # only what the job itself loaded: a baseline never imports torch
     if device is not None and device.type == "cuda":
         dev = f"{dev} ({torch.cuda.get_device_name(device)})"
-    from ..rehearsal import active as rehearsal
-
     return {
         **git_state(),
-        **({"rehearsal": True} if rehearsal() else {}),  # a rehearsal's record says so (orca.rehearsal)
+        **({"rehearsal": True} if rehearsal else {}),  # a rehearsal's record says so (orca.rehearsal)
         "packages": versions,
         "python": sys.version.split()[0],
         "host": platform.node(),

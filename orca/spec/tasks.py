@@ -1,15 +1,13 @@
 """Task files -> validated task specs. The only module that knows the task-file format.
 
 A task file is one YAML document per benchmark row (schema: ``orca/schemas/task.schema.yaml``).
-``load_task`` validates it, fills defaults and returns a ``Task``; ``stage_settings`` gives the
-resolved settings one stage depends on (and nothing else), so the workflow can key cached outputs
-on exactly those settings.
+``load_task`` validates it, fills defaults (:data:`DEFAULTS`, the one place they live) and values derived from
+other sections (align's optimizer from refine's) and returns a ``Task``. What a stage's job sees of it is cut
+by ``orca.spec.jobs.resolve_job``; the job rebuilds its view with :func:`task_view`, never from the file.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,10 +18,9 @@ import yaml
 from .sections import (AlignSpec, BodySpec, DataSpec, EmbedderSpec, EvalSpec, InputSpec, LossSpec, OutputSpec,
                             PrepareSpec, PublishedRef, RefineSpec, ResourcesSpec, _section)
 
-__all__ = ["AlignSpec", "BodySpec", "DataSpec", "EmbedderSpec", "EvalSpec", "InputSpec", "LossSpec", "OutputSpec", "PrepareSpec",
-           "PublishedRef", "RefineSpec", "ResourcesSpec", "STAGE_DEPENDS", "Task", "TaskError", "find_task_files",
-           "load_task", "resolve_task", "settings_hash", "stage_overrides", "stage_paths", "stage_settings",
-           "validate_spec"]
+__all__ = ["AlignSpec", "BodySpec", "DataSpec", "EmbedderSpec", "EvalSpec", "InputSpec", "LossSpec", "OutputSpec",
+           "PrepareSpec", "PublishedRef", "RefineSpec", "ResourcesSpec", "Task", "TaskError", "find_task_files",
+           "load_task", "resolve_task", "task_view", "validate_spec"]
 
 SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "task.schema.yaml"
 
@@ -48,23 +45,41 @@ class TaskError(ValueError):
     """A task file that cannot be used; the message names the file, the field and the fix."""
 
 
-@dataclass(frozen=True)
+#: Typed sections of a Task and how each is built from the resolved mapping.
+_TYPED = {
+    "title": lambda s: s["title"], "suite": lambda s: s["suite"], "metric": lambda s: s["metric"],
+    "input": lambda s: _section(InputSpec, s["input"]), "output": lambda s: _section(OutputSpec, s["output"]),
+    "data": lambda s: _section(DataSpec, s["data"]), "loss": lambda s: _section(LossSpec, s["loss"]),
+    "embedder": lambda s: _section(EmbedderSpec, s["embedder"]), "body": lambda s: _section(BodySpec, s["body"]),
+    "align": lambda s: _section(AlignSpec, s["align"]), "refine": lambda s: _section(RefineSpec, s["refine"]),
+    "eval": lambda s: _section(EvalSpec, s.get("eval") or {}),
+    "resources": lambda s: _section(ResourcesSpec, s["resources"]),
+    "published": lambda s: tuple(_section(PublishedRef, p) for p in s.get("published") or ()),
+    "baselines": lambda s: tuple(s["baselines"]),
+    "prepare": lambda s: _section(PrepareSpec, s["prepare"]) if s.get("prepare") else None,
+}
+LABEL_FIELDS = frozenset({"title", "suite", "published"})  # every view has them (they name, never change a number)
+
+
+@dataclass(frozen=True, eq=False)
 class Task:
     """One validated task file (defaults filled) with a typed view of each section.
 
-    ``spec`` is the resolved task-file mapping, kept for :func:`stage_settings` (the hashes of cached
-    results) and for provenance; everything else reads the typed sections.
+    ``spec`` is the resolved task-file mapping (what ``orca.spec.jobs.resolve_job`` cuts a job's settings from).
+    ``sections`` (None: all) limits the view to what one stage reads (:func:`task_view`); reading another
+    section raises AttributeError naming it, so a stage cannot depend on a setting its cache key leaves out.
     """
     name: str
     path: Path
     spec: dict = field(repr=False)
+    sections: frozenset | None = field(default=None, repr=False)
     title: str = field(init=False)
     suite: str = field(init=False)
     input: InputSpec = field(init=False, repr=False)
     output: OutputSpec = field(init=False, repr=False)
     data: DataSpec = field(init=False, repr=False)
     loss: LossSpec = field(init=False, repr=False)
-    metric: str = field(init=False)
+    metric: str = field(init=False, repr=False)
     embedder: EmbedderSpec = field(init=False, repr=False)
     body: BodySpec = field(init=False, repr=False)
     align: AlignSpec = field(init=False, repr=False)
@@ -76,31 +91,37 @@ class Task:
     prepare: PrepareSpec | None = field(init=False, repr=False)
 
     def __post_init__(self):
-        s = self.spec
-        typed = {
-            "title": s["title"], "suite": s["suite"], "metric": s["metric"],
-            "input": _section(InputSpec, s["input"]), "output": _section(OutputSpec, s["output"]),
-            "data": _section(DataSpec, s["data"]), "loss": _section(LossSpec, s["loss"]),
-            "embedder": _section(EmbedderSpec, s["embedder"]), "body": _section(BodySpec, s["body"]),
-            "align": _section(AlignSpec, s["align"]),
-            "refine": _section(RefineSpec, s["refine"]), "eval": _section(EvalSpec, s.get("eval") or {}),
-            "resources": _section(ResourcesSpec, s["resources"]),
-            "published": tuple(_section(PublishedRef, p) for p in s["published"]),
-            "baselines": tuple(s["baselines"]),
-            "prepare": _section(PrepareSpec, s["prepare"]) if s.get("prepare") else None,
-        }
-        for key, value in typed.items():
-            object.__setattr__(self, key, value)
+        wanted = _TYPED if self.sections is None else (LABEL_FIELDS | self.sections)
+        for key in wanted:
+            object.__setattr__(self, key, _TYPED[key](self.spec))
+
+    def __getattr__(self, key: str):  # only called for a typed section this view left out
+        if key in _TYPED:
+            raise AttributeError(f"task {self.name!r}: this stage's settings hold no {key!r} section (it reads "
+                                 f"{', '.join(sorted(self.sections or ()))}); add the path to "
+                                 "orca.spec.jobs.TASK_PATHS so that its cache key covers it")
+        raise AttributeError(key)
 
     @property
     def published_key(self) -> dict | None:
         """The first published reference as a mapping (what run records carry), or None."""
-        return self.spec["published"][0] if self.spec["published"] else None
+        return self.spec["published"][0] if self.spec.get("published") else None
+
+
+def task_view(spec: dict, path: str | Path | None, sections: frozenset | None = None) -> Task:
+    """A Task over an already resolved mapping (a job's settings document: no file read, nothing re-derived)."""
+    return Task(spec["name"], Path(path) if path else Path("<job settings>"), spec, sections)
 
 
 @lru_cache(maxsize=1)
 def _schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    """The task schema's validator, built once per process (the planner validates every task file)."""
+    return jsonschema.Draft202012Validator(_schema())
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -115,8 +136,7 @@ def _merge(base: dict, update: dict) -> dict:
 
 def validate_spec(raw: dict, where: str) -> None:
     """Raise TaskError naming the first schema violation in ``raw``."""
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         loc = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -133,7 +153,7 @@ def load_task(path: str | Path, overrides: dict | None = None) -> Task:
     except yaml.YAMLError as err:
         raise TaskError(f"{path}: malformed YAML: {err}") from err
     if not isinstance(raw, dict):
-        raise TaskError(f"{path}: a task file must be a YAML mapping, got {type(raw).__name__}")
+        raise TaskError(f"{path}: a task file must be a YAML mapping (key: value), got {_yaml_kind(raw)}")
     raw = _merge(raw, overrides or {})
     _check_moved_keys(raw, path)
     validate_spec(raw, str(path))
@@ -142,6 +162,7 @@ def load_task(path: str | Path, overrides: dict | None = None) -> Task:
     _resolve_training(spec, path)
     _check_names(spec, path)
     _check_target_options(spec, path)
+    _check_loss_kind(spec, path)
     _check_augment(spec, path)
     return Task(spec["name"], path, spec)
 
@@ -163,7 +184,7 @@ def _check_moved_keys(raw: dict, path: Path) -> None:
 def _resolve_training(spec: dict, path: Path) -> None:
     """Fill align's optimizer settings from refine (ORCA's get_optimizer_scheduler, module='embedder') and
     both stages' schedules from their kind's defaults; check that the schedules are usable."""
-    from ..training.optim import align_lr, check_schedule, resolve_schedule  # torch: imported only when a task is loaded
+    from ..training.optim import align_lr, check_schedule, resolve_schedule  # imports no torch (optim: lazily)
     align, refine = spec["align"], spec["refine"]
     for key in ("optimizer", "weight_decay", "momentum", "betas", "batch_size"):
         if align[key] is None:
@@ -197,6 +218,17 @@ def _check_names(spec: dict, path: Path) -> None:
             check_prepare(spec["prepare"])
         except ValueError as err:
             raise TaskError(f"{path}: invalid task file at prepare: {err}") from None
+
+
+def _check_loss_kind(spec: dict, path: Path) -> None:
+    """loss.name fits output.kind (orca/training/losses.py LOSS_KINDS), or training fails at its first batch."""
+    from ..training.losses import LOSS_KINDS
+
+    loss, kind = spec["loss"]["name"], spec["output"]["kind"]
+    if kind not in LOSS_KINDS[loss]:
+        allowed = sorted(name for name, kinds in LOSS_KINDS.items() if kind in kinds)
+        raise TaskError(f"{path}: loss.name {loss!r} does not fit output.kind {kind!r}; allowed for {kind}: "
+                        f"{', '.join(allowed)} (or correct output.kind)")
 
 
 def _check_target_options(spec: dict, path: Path) -> None:
@@ -236,6 +268,12 @@ def _check_augment(spec: dict, path: Path) -> None:
         raise TaskError(f"{path}: invalid task file: {err}") from None
 
 
+def _yaml_kind(value) -> str:
+    """What a YAML document that is not a mapping holds, in words: 'a list', 'a string', ..."""
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "an empty document"}.get(type(value), f"a {type(value).__name__}")
+
+
 def find_task_files(benchmark_dirs: list[str | Path]) -> dict[str, Path]:
     """Map task name -> file for every ``*.yaml`` under the given folders. Duplicate names are an error."""
     found: dict[str, Path] = {}
@@ -245,9 +283,13 @@ def find_task_files(benchmark_dirs: list[str | Path]) -> dict[str, Path]:
             raise TaskError(f"benchmark folder {folder} does not exist")
         for path in sorted(folder.rglob("*.yaml")):
             try:
-                name = (yaml.safe_load(path.read_text()) or {}).get("name")
+                raw = yaml.safe_load(path.read_text()) or {}
             except yaml.YAMLError as err:
                 raise TaskError(f"{path}: malformed YAML: {err}") from err
+            if not isinstance(raw, dict):
+                raise TaskError(f"{path}: a task file must be a YAML mapping (key: value), got "
+                                f"{_yaml_kind(raw)}; write its settings as 'name: ...', 'input: ...' at the top level")
+            name = raw.get("name")
             if not name:
                 raise TaskError(f"{path}: task file has no 'name'")
             if name in found:
@@ -264,103 +306,3 @@ def resolve_task(name_or_path: str, benchmark_dirs: list[str | Path], overrides:
     if name_or_path not in files:
         raise TaskError(f"unknown task {name_or_path!r}; allowed: {', '.join(sorted(files))}")
     return load_task(files[name_or_path], overrides)
-
-
-# What each stage's output depends on: the one definition behind the settings a job records (its hash keys
-# cached results and checkpoints), the rule params Snakemake compares, and the config overrides a job receives.
-# Entries: (key in the settings, dotted path in the resolved task file, always included?). Optional entries
-# are left out while unset, so adding an option never changes other tasks' hashes.
-DATA_DEPENDS = (
-    ("loader", "data.loader", True), ("args", "data.args", True), ("val_fraction", "data.val_fraction", True),
-    ("input", "input", True),
-    ("prepare", "prepare", False),  # only rows with a preparation step
-    ("normalize", "data.normalize", False),
-    ("ignore", "output.ignore", False),  # the data checks and align's pseudo-labels depend on it
-)
-STAGE_DEPENDS: dict[str, tuple] = {
-    "data": DATA_DEPENDS,
-    # align: the embedder starts from the body's tensors (body.pretrained); refine trains the whole body
-    "align": (("data", DATA_DEPENDS, True), ("embedder", "embedder", True),
-              ("body", (("pretrained", "body.pretrained", True),), True), ("align", "align", True)),
-    "refine": (("data", DATA_DEPENDS, True), ("embedder", "embedder", True), ("body", "body", True),
-               ("output", "output", True),
-               ("loss", "loss", True), ("metric", "metric", True), ("refine", "refine", True),
-               ("eval", "eval", False)),  # align enters refine through its output file
-    "baseline": (("data", DATA_DEPENDS, True), ("output", "output", True), ("metric", "metric", True),
-                 ("eval", "eval", False)),
-}
-
-
-_MISSING = object()
-
-
-def _get(spec: dict, dotted: str, missing=None):
-    """The value at ``dotted`` (e.g. "data.args") in nested mappings, or ``missing`` where the path stops."""
-    value = spec
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return missing
-        value = value[key]
-    return value
-
-
-def _settings(spec: dict, depends: tuple) -> dict:
-    out = {}
-    for key, source, always in depends:
-        value = _settings(spec, source) if isinstance(source, tuple) else _get(spec, source)
-        if always or value:
-            out[key] = value
-    return out
-
-
-def stage_paths(stage: str) -> list[str]:
-    """The dotted task-file paths ``stage`` depends on, e.g. ["data.loader", ..., "output.ignore", "align"]."""
-    if stage not in STAGE_DEPENDS:
-        raise ValueError(f"unknown stage {stage!r}; allowed: {', '.join(STAGE_DEPENDS)}")
-
-    def walk(depends):
-        for _key, source, _always in depends:
-            yield from (walk(source) if isinstance(source, tuple) else [source])
-
-    return list(dict.fromkeys(walk(STAGE_DEPENDS[stage])))
-
-
-def stage_settings(task: Task, stage: str) -> dict:
-    """The resolved settings a stage's output depends on (and nothing more), as ``STAGE_DEPENDS`` lists them:
-    data (loader, args, validation share, input; prepare, normalize and output.ignore when set); align: data +
-    embedder + body.pretrained + align; refine: data + embedder + body + output + loss + metric + refine (+ eval
-    when set); baseline: data + output + metric (+ eval when set)."""
-    stage_paths(stage)  # an unknown stage: ValueError naming the allowed ones
-    return _settings(task.spec, STAGE_DEPENDS[stage])
-
-
-# Paths the load-time checks read together with a path (``_check_target_options``): a job that receives an
-# override of the first also receives the overrides of the others, so it validates as the workflow did.
-CHECKED_WITH = {"output.ignore": ("loss.name", "metric"), "data.normalize": ("output.kind",)}
-
-
-def stage_overrides(overrides: dict, stage: str) -> dict:
-    """The part of config ``overrides`` (a partial task file) that ``stage`` depends on: the paths of
-    ``stage_paths`` (and those ``CHECKED_WITH`` them), so every override that changes the stage's settings
-    reaches its job and overrides of other sections do not."""
-    out: dict = {}
-    paths = stage_paths(stage)
-    for dotted in list(paths):
-        if _get(overrides, dotted) is not None:
-            paths += [p for p in CHECKED_WITH.get(dotted, ()) if p not in paths]
-    for dotted in paths:
-        value = _get(overrides, dotted, _MISSING)
-        if value is _MISSING:
-            continue
-        keys = dotted.split(".")
-        node = out
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = copy.deepcopy(value)
-    return out
-
-
-def settings_hash(settings: dict) -> str:
-    """A short stable hash of a JSON-serialisable settings dict."""
-    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]

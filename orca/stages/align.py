@@ -20,16 +20,18 @@ import numpy as np
 import torch
 
 from ..training.checkpoint import Checkpointer, Preempted, StopFlag
-from ..evaluation.scoring import fill_ignored
+from ..data.targets import fill_ignored
+from ..align import distances
 from ..model.backbones import EmbeddingInit, load_body
 from ..model.embedders import build_embedder
 from ..training.optim import LRSchedule, make_optimizer
-from ..spec.protocols import DEFAULT_PROTOCOL, align_solver, get_protocol, make_protocol_aligner
+from ..spec.jobs import JobSettings
+from ..spec.protocols import align_solver, get_protocol
 from ..training.progress import epoch_line, start_clock
 from ..runtime.process import atomic_torch_save, atomic_write_json, provenance
 from .sources import cluster_labels, load_source
 from ..spec.tasks import Task
-from .common import batch_rows, resume, setup, snapshot, training_inputs
+from .common import JobIO, batch_rows, resume, setup, snapshot, training_inputs
 
 
 def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -57,41 +59,41 @@ class _ClassLoop:
     task_path: Path
 
 
-def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: str | Path, out_dir: str | Path,
-              data_dir: str | Path, device: str | None = None, body=None, log=print,
-              checkpoint_dir: str | Path | None = None, embeddings: str | Path | None = None,
-              protocol: str = DEFAULT_PROTOCOL, checkpoint_every_s: float | None = None) -> dict:
-    """Align one task's embedder; writes ``out_dir/embedder.pt`` and ``out_dir/align.json``. Returns the record.
+def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
+    """Align one task's embedder as ``job`` says; writes ``io.out/embedder.pt`` and ``io.out/align.json`` and
+    returns the record.
 
-    The embedder is initialised from ``body`` when given, else from ``embeddings`` (the pretrained backbone's
+    The embedder is initialised from ``body`` when given, else from ``io.embeddings`` (the pretrained backbone's
     saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
-    random one is drawn from ``seed``, as refine draws it). With ``checkpoint_dir`` the state is saved after
-    an epoch at most every ``checkpoint_every_s`` seconds (None: orca.training.checkpoint's default; 0: every epoch) and
-    a restarted job resumes from it. ``protocol`` (orca.spec.protocols): ``clean`` aligns on the
-    training part left after the validation carve with the converged solver; ``original`` on the whole
-    training set with the original's OT solver.
+    random one is drawn from the seed, as refine draws it). With ``io.checkpoint_dir`` the state is saved after
+    an epoch at most every ``io.checkpoint_every_s`` seconds and a restarted job resumes from it. The protocol
+    (orca.spec.protocols): ``clean`` aligns on the training part left after the validation carve with the
+    converged solver; ``original`` on the whole training set with the original's OT solver.
     """
-    out_dir = Path(out_dir)
-    proto = get_protocol(protocol)
-    run = setup(task, "align", seed, data_dir, out_dir / "embedder.pt", device, validation=proto.validation_split)
+    out_dir = Path(io.out)
+    ident = job.job
+    backbone, method, seed = ident["backbone"], ident["method"], ident["seed"]
+    proto = get_protocol(ident["protocol"])
+    run = setup(job, out_dir / "embedder.pt", io.data_dir, io.device, validation=proto.validation_split)
+    task = run.task
     cfg, dev, gen, data = task.align, run.device, run.generator, run.data
     pretrained = task.body.pretrained
-    init = _embedding_init(backbone, pretrained, seed, body, embeddings)
+    init = _embedding_init(backbone, pretrained, seed, body, io.embeddings, job)
     # the original copies the body's tensors only when it aligns (embedder_init(train_embedder=epochs > 0))
     embedder = build_embedder(task.input.modality, data.sample_shape, init, task.embedder,
                               transfer=cfg.epochs > 0).to(dev)
-    loop, num_source = _class_loop(task, run, embedder, backbone, aligner, proto, source_path, init.width, seed)
+    loop, num_source = _class_loop(task, run, embedder, backbone, method, proto, io.source, init.width, seed)
     optimizer = make_optimizer(cfg.optimizer, embedder.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum,
                                cfg.betas)
     scheduler = LRSchedule(optimizer, cfg.scheduler, batches_per_epoch=1)  # one optimizer step per epoch
-    ckpt = Checkpointer(checkpoint_dir, f"align-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}",
-                        checkpoint_every_s)
+    ckpt = Checkpointer(io.checkpoint_dir, f"align-{task.name}-{backbone}-{method}-{proto.name}-seed{seed}-"
+                        f"{run.settings_hash}", io.checkpoint_every_s)
     history, first_epoch = [], 0
     state = resume(ckpt, gen, model=embedder, optimizer=optimizer, scheduler=scheduler)
     if state is not None:
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
-    label = f"align {task.name} {backbone} {aligner} seed {seed}"
+    label = f"align {task.name} {backbone} {method} seed {seed}"
     start_clock(label, first_epoch)
     with StopFlag() as stop:
         for epoch in range(first_epoch, cfg.epochs):
@@ -107,36 +109,37 @@ def run_align(task: Task, backbone: str, aligner: str, seed: int, source_path: s
             if stop.requested and epoch + 1 < cfg.epochs:
                 raise Preempted(f"align stopped by signal after epoch {epoch + 1}; checkpoint {ckpt.path}")
 
-    record = _align_record(task, run, backbone, aligner, proto, seed, pretrained, loop, history, source_path,
-                           num_source)
+    record = _align_record(run, proto, pretrained, loop, history, io.source, num_source)
     atomic_torch_save({k: v.cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
     atomic_write_json(out_dir / "align.json", record)
     ckpt.remove()
     return record
 
 
-def _embedding_init(backbone: str, pretrained: bool, seed: int, body, embeddings) -> EmbeddingInit:
+def _embedding_init(backbone: str, pretrained: bool, seed: int, body, embeddings, job) -> EmbeddingInit:
     """What the embedder starts from: ``body``'s tensors, else the saved ``embeddings`` of a pretrained body,
     else those of the body the task asks for (random ones drawn from ``seed``)."""
     if body is not None:
         return body.embedding_init()
     if embeddings and pretrained:
         return EmbeddingInit.load(embeddings)
-    return load_body(backbone, pretrained=pretrained, seed=seed).embedding_init()
+    return load_body(backbone, pretrained=pretrained, seed=seed, rehearsal=job.rehearsal,
+                     weights=job.get("weights")).embedding_init()
 
 
-def _align_record(task: Task, run, backbone: str, aligner: str, proto, seed: int, pretrained: bool,
-                  loop: _ClassLoop, history: list, source_path, num_source: int) -> dict:
+def _align_record(run, proto, pretrained: bool, loop: _ClassLoop, history: list, source_path,
+                  num_source: int) -> dict:
     """align.json: what was aligned, on which data and source, the distance per epoch, settings, provenance."""
-    data, dev = run.data, run.device
+    data, dev, job, task = run.data, run.device, run.job, run.task
     return {
-        "task": task.name, "backbone": backbone, "body": "pretrained" if pretrained else "random",
-        "aligner": aligner, "protocol": proto.name, "seed": seed, "solver": align_solver(proto, task.align.solver),
-        "num_train": len(data.y_train),
+        "task": task.name, **{k: job.job[k] for k in ("backbone", "method", "seed")},
+        "body": "pretrained" if pretrained else "random", "protocol": proto.name,
+        "solver": align_solver(proto, task.align.solver), "num_train": len(data.y_train),
         "distance_per_epoch": history, "num_classes": len(loop.classes), "data_sha256": data.checksum(),
         "source": str(source_path), "num_source": num_source,
-        "settings": run.settings, "settings_hash": run.settings_hash,
-        "wall_time_s": round(time.time() - run.started, 3), "provenance": provenance(dev),
+        "settings": run.settings, "settings_hash": run.settings_hash, "task_file": job.task_file,
+        "wall_time_s": round(time.time() - run.started, 3),
+        "provenance": provenance(dev, rehearsal=job.rehearsal),
     }
 
 
@@ -155,7 +158,7 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, s
     if src_x.shape[1] != width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
                          f"rebuild the source features of {backbone}")
-    distance = make_protocol_aligner(aligner, proto, cfg.solver)
+    distance = distances.make_aligner(aligner, solver=align_solver(proto, cfg.solver))
     distance.prepare(src_x.to(dev), src_y.to(dev))
     loop = _ClassLoop(embedder, distance, training_inputs(data.x_train), classes, counts / counts.sum(), by_class, cfg.batch_size,
                       cfg.maxsamples, run.generator, dev, task.path)

@@ -5,16 +5,15 @@ scored on the same test split with the same metric.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..evaluation.scoring import score
-from ..evaluation.metrics import get_metric
 from .records import build_record, write_record
-from ..spec.tasks import Task
-from .common import setup
+from ..spec.jobs import JobSettings
+
+if TYPE_CHECKING:
+    from .common import JobIO
 
 
 def _xgboost(kind: str, seed: int):
@@ -42,8 +41,16 @@ def scores_of(model, x: np.ndarray, kind: str) -> np.ndarray:
     return np.asarray(model.predict(x)).reshape(len(x), -1)
 
 
-def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_dir: str | Path) -> dict:
-    """Fit one baseline on one seed's split; write the result JSON (same fields as a refine result)."""
+def run_baseline(job: JobSettings, io: JobIO) -> dict:
+    """Fit one baseline (``job.job["method"]``) on one seed's split; write the result JSON to ``io.out`` (same
+    fields as a refine result) and return it."""
+    # sklearn (metrics, the data split): imported by a baseline job, not by the planner, which reads BASELINES
+    from ..evaluation.metrics import get_metric
+    from ..evaluation.scoring import score
+    from .common import setup
+
+    method, seed = job.job["method"], job.job["seed"]
+    task = job.task
     if method not in BASELINES:
         raise ValueError(f"unknown baseline {method!r}; allowed: {', '.join(sorted(BASELINES))}")
     kind = task.output.kind
@@ -52,7 +59,7 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     if task.data.lazy_inputs:
         raise ValueError(f"baseline {method!r} fits on all inputs in memory, but task {task.name!r} keeps them on "
                          "disk (data.args.lazy_inputs); leave the baseline out of this task's table")
-    run = setup(task, "baseline", seed, data_dir, out_path, uses_torch=False, extra_settings={"baseline": method})
+    run = setup(job, io.out, io.data_dir, uses_torch=False)
     data, metric = run.data, get_metric(task.metric)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     y_fit = data.y_train if kind == "classification" else data.y_train.reshape(len(data.y_train), -1)
@@ -61,7 +68,6 @@ def run_baseline(task: Task, method: str, seed: int, out_path: str | Path, data_
     val = score(metric, data.y_val, scores_of(model, flat(data.x_val), kind), data.groups_val, ignore)
     test = score(metric, data.y_test, scores_of(model, flat(data.x_test), kind), data.groups_test, ignore)
     scores = {"test_at_best_val": test, "test_last_epoch": test, "best_val": val, "best_epoch": None}
-    record = build_record(task, "-", method, seed, metric, scores, data, run.settings, run.settings_hash,
-                          run.started, out_path)
-    write_record(record, out_path)
+    record = build_record(job, metric, scores, data, run.started, io.out)
+    write_record(record, io.out)
     return record.to_json()

@@ -1,8 +1,9 @@
 """The skeleton every stage shares: setup (output check, settings, device, seed, data) and checkpoint resume.
 
-align, refine and baselines call :func:`setup` first, in the same order (so the random streams, and the
-numbers, do not depend on the stage's own code), and the training stages save and restore their state
-through :func:`snapshot` / :func:`resume`.
+Every stage runs one job: its settings (``orca.spec.jobs.JobSettings``, the document the planner or the CLI
+resolved) and its :class:`JobIO` (paths and device). align, refine and baselines call :func:`setup` first, in
+the same order (so the random streams, and the numbers, do not depend on the stage's own code), and the
+training stages save and restore their state through :func:`snapshot` / :func:`resume`.
 """
 from __future__ import annotations
 
@@ -14,37 +15,63 @@ import numpy as np
 
 from ..runtime.process import check_writable, pick_device, seed_everything
 from ..data.taskdata import SplitData, prepare_split
-from ..spec.tasks import Task, settings_hash, stage_settings
+from ..spec.jobs import JobSettings
+
+
+@dataclass(frozen=True)
+class JobIO:
+    """Where a job reads and writes and what machine it uses: never part of its settings (no number depends on
+    them). ``out``: the result file (align: the folder of embedder.pt and align.json); ``embedder``: an aligned
+    embedder.pt to start refine from; ``source`` / ``embeddings``: align's source features and the body's saved
+    input embeddings; ``checkpoint_every_s``: None = orca.training.checkpoint's default, 0 = every epoch."""
+    out: Path
+    data_dir: Path
+    device: str | None = None
+    checkpoint_dir: Path | None = None
+    checkpoint_every_s: float | None = None
+    embedder: Path | None = None
+    source: Path | None = None
+    embeddings: Path | None = None
 
 
 @dataclass
 class StageSetup:
-    """What a stage starts from: its settings (and their hash), device, seeded generator and data split."""
-    settings: dict
-    settings_hash: str
+    """What a stage starts from: its job (settings and hash), task view, device, seeded generator, data split."""
+    job: JobSettings
     device: object  # torch.device; None for stages without torch (baselines)
     generator: object  # torch.Generator seeded with the run's seed; None without torch
     data: SplitData
     started: float
 
+    @property
+    def task(self):
+        return self.job.task
 
-def setup(task: Task, stage: str, seed: int, data_dir: str | Path, out_path: str | Path,
-          device: str | None = None, uses_torch: bool = True, extra_settings: dict | None = None,
-          validation: bool = True) -> StageSetup:
-    """Fail early on an unwritable ``out_path``, resolve the settings, pick the device, seed everything
-    (NumPy only when ``uses_torch`` is False), then load and check the data (orca.data.taskdata.prepare_split;
+    @property
+    def settings(self) -> dict:
+        return self.job.settings
+
+    @property
+    def settings_hash(self) -> str:
+        return self.job.settings_hash
+
+
+def setup(job: JobSettings, out_path: str | Path, data_dir: str | Path, device: str | None = None,
+          uses_torch: bool = True, validation: bool = True) -> StageSetup:
+    """Fail early on an unwritable ``out_path``, pick the device, seed everything with the job's seed (NumPy only
+    when ``uses_torch`` is False), then load and check the data (orca.data.taskdata.prepare_split;
     ``validation=False``: no validation carve, the ``original`` protocol)."""
     started = time.time()
     check_writable(out_path)
-    settings = {**stage_settings(task, stage), **(extra_settings or {})}
+    seed = job.job["seed"]
     if uses_torch:
         dev = pick_device(device)
         gen = seed_everything(seed)
     else:
         dev, gen = None, None
         np.random.seed(seed)
-    data = prepare_split(task, seed, data_dir, validation=validation)
-    return StageSetup(settings, settings_hash(settings), dev, gen, data, started)
+    data = prepare_split(job.task, seed, data_dir, validation=validation)
+    return StageSetup(job, dev, gen, data, started)
 
 
 def training_inputs(x):

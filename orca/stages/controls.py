@@ -12,8 +12,10 @@ the pretrained weights and the alignment matter on a row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch only where a body is frozen: the planner reads CONTROLS without it
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def body_mode_of(method: str) -> str:
 
 def freeze_except_layer_norms(body: nn.Module) -> int:
     """Stop gradients to every body parameter outside a LayerNorm; returns how many parameters still train."""
+    from torch import nn
+
     for p in body.parameters():
         p.requires_grad_(False)
     trainable = 0

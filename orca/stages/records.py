@@ -55,17 +55,22 @@ class RunRecord:
         return cls(**known, extra={k: v for k, v in obj.items() if k not in names})
 
 
-def build_record(task, backbone: str, method: str, seed: int, metric, scores: dict, data, settings: dict,
-                 settings_hash: str, started: float, out_path: str | Path, device=None, **extra) -> RunRecord:
-    """The record of a finished run: ``task`` (orca.spec.tasks.Task), ``metric`` (orca.evaluation.metrics.Metric), ``data``
-    (orca.data.taskdata.SplitData), ``started`` (time.time() at the start), ``device`` (torch.device or None)."""
+def build_record(job, metric, scores: dict, data, started: float, out_path: str | Path, device=None,
+                 **extra) -> RunRecord:
+    """The record of a finished run of ``job`` (orca.spec.jobs.JobSettings: its settings, hash, identity and task
+    labels): ``metric`` (orca.evaluation.metrics.Metric), ``data`` (orca.data.taskdata.SplitData), ``started``
+    (time.time() at the start), ``device`` (torch.device or None). The record carries the job's whole
+    settings document, so it names every value the run used."""
+    task, ident = job.task, job.job
     return RunRecord(
-        task=task.name, task_title=task.title, suite=task.suite, backbone=backbone, method=method, seed=seed,
+        task=task.name, task_title=task.title, suite=task.suite, backbone=ident.get("backbone", "-"),
+        method=ident["method"], seed=ident["seed"],
         metric=metric.name, metric_display=metric.display, higher_is_better=metric.higher_is_better,
         scores=scores, num_train=len(data.x_train), num_val=len(data.x_val), num_test=len(data.x_test),
-        data_sha256=data.checksum(), settings=settings, settings_hash=settings_hash,
+        data_sha256=data.checksum(), settings=job.settings, settings_hash=job.settings_hash,
         published_key=task.published_key, wall_time_s=round(time.time() - started, 3),
-        provenance={**provenance(device), "run_file": str(out_path)}, extra=extra)
+        provenance={**provenance(device, rehearsal=job.rehearsal), "run_file": str(out_path)},
+        extra={"task_file": job.task_file, **extra})
 
 
 def write_record(record: RunRecord, path: str | Path) -> None:

@@ -23,15 +23,16 @@ from ..evaluation.scoring import make_scorer
 from ..training.losses import make_loss
 from ..evaluation.metrics import get_metric
 from ..model.backbones import load_body
-from ..spec.protocols import DEFAULT_PROTOCOL, get_protocol
+from ..spec.jobs import JobSettings
+from ..spec.protocols import get_protocol
 from ..model.network import build_model, output_shape
 from ..training.optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
 from ..training.progress import epoch_line, start_clock
 from .records import build_record, write_record
 from ..data.taskdata import num_outputs
 from ..spec.tasks import Task
-from .common import batch_rows, resume, setup, snapshot, training_inputs
-from .controls import freeze_except_layer_norms
+from .common import JobIO, batch_rows, resume, setup, snapshot, training_inputs
+from .controls import body_mode_of, freeze_except_layer_norms
 
 
 def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
@@ -91,39 +92,42 @@ class _Training:
                                      scheduler=self.scheduler)}
 
 
-def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str | Path, data_dir: str | Path,
-               embedder_path: str | Path | None = None, device: str | None = None, body=None, log=print,
-               checkpoint_dir: str | Path | None = None, body_mode: str = "pretrained",
-               protocol: str = DEFAULT_PROTOCOL, checkpoint_every_s: float | None = None) -> dict:
-    """Fine-tune one (task, backbone, aligner, seed) cell and write its result JSON to ``out_path``.
+def run_refine(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
+    """Fine-tune one (task, backbone, method, protocol, seed) cell as ``job`` says; write its result JSON to
+    ``io.out`` and return the record.
 
-    ``protocol`` (orca.spec.protocols): ``clean`` selects on a validation split, ``original`` on the test set.
-
-    A ``body`` passed in is trained in place (pass a copy to reuse it) and used as it is; by default the body the
-    task's ``body`` section asks for is loaded (pretrained or random from ``seed``, its dropout written in).
-    ``body_mode`` (a control, orca/stages/controls.py): "pretrained" as the task says; "frozen" trains only the
-    body's layer norms (with the embedder and head); "random" builds the body with random weights.
-    Without an aligned embedder, the embedder starts as the original's does without alignment (no transfer).
-    With ``checkpoint_dir`` the state is saved after an epoch at most every ``checkpoint_every_s`` seconds (None:
-    orca.training.checkpoint's default; 0: every epoch), and mid-epoch when SIGTERM/SIGUSR1 asks the job to stop; a
-    restarted job resumes there and ends with the same numbers as an uninterrupted one.
+    The protocol (``job.job["protocol"]``, orca.spec.protocols): ``clean`` selects on a validation split,
+    ``original`` on the test set. A ``body`` passed in is trained in place (pass a copy to reuse it) and used
+    as it is; by default the body the task's ``body`` section asks for is loaded (pretrained from the job's
+    ``weights``, or random from the seed; its dropout written in). The method's body mode (a control,
+    orca/stages/controls.py): "frozen" trains only the body's layer norms (with the embedder and head); "random"
+    builds the body with random weights. Without an aligned embedder (``io.embedder``) the embedder starts as
+    the original's does without alignment (no transfer). With ``io.checkpoint_dir`` the state is saved after an
+    epoch at most every ``io.checkpoint_every_s`` seconds and mid-epoch when SIGTERM/SIGUSR1 asks the job to
+    stop; a restarted job resumes there and ends with the same numbers as an uninterrupted one.
     """
-    proto = get_protocol(protocol)
-    run = setup(task, "refine", seed, data_dir, out_path, device, validation=proto.validation_split)
-    data, metric = run.data, get_metric(task.metric)
+    ident = job.job
+    backbone, method, seed = ident["backbone"], ident["method"], ident["seed"]
+    proto = get_protocol(ident["protocol"])
+    body_mode = body_mode_of(method)
+    run = setup(job, io.out, io.data_dir, io.device, validation=proto.validation_split)
+    task, data = run.task, run.data
+    metric = get_metric(task.metric)
     k = num_outputs(task, data.y_train, data.info)
     pretrained = task.body.pretrained and body_mode != "random"
-    body = body or load_body(backbone, pretrained=pretrained, dropout=task.body.dropout, seed=seed)
+    body = body or load_body(backbone, pretrained=pretrained, dropout=task.body.dropout, seed=seed,
+                             rehearsal=job.rehearsal, weights=job.get("weights"))
     if body_mode == "frozen":
         freeze_except_layer_norms(body)
+    embedder_path = io.embedder
     model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
                         output_shape(task.output.kind, k, data.y_train.shape[1:]), transfer=embedder_path is not None)
     if embedder_path is not None:
         load_embedder(model.embedder, embedder_path, f"task {task.name!r} on {backbone}")
     model.to(run.device)
-    ckpt = Checkpointer(checkpoint_dir, f"refine-{task.name}-{backbone}-{aligner}-{proto.name}-seed{seed}-{run.settings_hash}"
-                        f"-{_file_digest(embedder_path)}", checkpoint_every_s)
-    tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {aligner} seed {seed}", log,
+    ckpt = Checkpointer(io.checkpoint_dir, f"refine-{task.name}-{backbone}-{method}-{proto.name}-seed{seed}-"
+                        f"{run.settings_hash}-{_file_digest(embedder_path)}", io.checkpoint_every_s)
+    tr = _training(task, run, model, k, seed, ckpt, f"refine {task.name} {backbone} {method} seed {seed}", log,
                    proto)
     state = resume(ckpt, run.generator, model=model, optimizer=tr.optimizer, scheduler=tr.scheduler)
     if state is not None:
@@ -135,11 +139,11 @@ def run_refine(task: Task, backbone: str, aligner: str, seed: int, out_path: str
             _train_epoch(tr, stop)
             _end_epoch(tr, data, stop)
     scores = _final_scores(tr, data)
-    record = build_record(task, backbone, aligner, seed, metric, scores, data, run.settings, run.settings_hash,
-                          run.started, out_path, run.device, protocol=proto.name, history=tr.t["history"],
+    record = build_record(job, metric, scores, data, run.started, io.out, run.device, protocol=proto.name,
+                          history=tr.t["history"],
                           body="frozen" if body_mode == "frozen" else ("pretrained" if pretrained else "random"),
                           embedder=str(embedder_path) if embedder_path else None)
-    write_record(record, out_path)
+    write_record(record, io.out)
     ckpt.remove()
     return record.to_json()
 
@@ -150,8 +154,8 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
     loss_opts = task.loss.options()
     if loss_opts.get("class_weights") == "balanced":
         loss_opts.update(y_train=data.y_train, num_classes=k)
-    if ignore:
-        loss_opts["ignore"] = ignore
+    if ignore:  # the protocol says how the masked loss averages (orca.spec.protocols: masked_loss_mean)
+        loss_opts.update(ignore=ignore, masked_mean=proto.masked_loss_mean)
     loss_fn = make_loss(task.loss.name, **loss_opts).to(dev)
     # with normalised targets the model predicts standardised values; loss and metric see them decoded
     decode = data.y_normalizer.torch_decoder(dev) if data.y_normalizer is not None else None

@@ -69,13 +69,11 @@ def cluster_labels(xs: np.ndarray, k: int = 10, seed: int = 0) -> np.ndarray:
 def tokenizer_location(body) -> str:
     """Where the body's tokenizer is read from: its own files; in a rehearsal (tiny random bodies, no
     hub) the offline MiniLM (BERT uncased WordPiece) tokenizer, whose ids fit every text body's vocabulary."""
-    from ..rehearsal import active as rehearsal
-
-    if rehearsal():
+    if getattr(body, "rehearsal", False):
         from ..model.backbones import get_backbone_spec
 
         return get_backbone_spec("minilm-l6").location()
-    return body.spec.location()
+    return getattr(body, "weights", None) or body.spec.location()
 
 
 @torch.no_grad()

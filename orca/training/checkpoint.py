@@ -11,7 +11,6 @@ it again.
 """
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time
@@ -23,7 +22,7 @@ import torch
 from ..runtime.process import atomic_torch_save
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"
-#: Seconds between epoch-end checkpoints unless ``--checkpoint-every`` (or $ORCA_CHECKPOINT_EVERY_S) says otherwise.
+#: Seconds between epoch-end checkpoints unless ``--checkpoint-every`` (config ``checkpoint_every_s``) says otherwise.
 DEFAULT_EVERY_S = 60.0
 
 
@@ -36,18 +35,6 @@ def parse_seconds(text: str) -> float:
     if not value >= 0:
         raise ValueError(f"{text!r} is not a number of seconds >= 0")
     return value
-
-
-def default_every_s() -> float:
-    """$ORCA_CHECKPOINT_EVERY_S, else DEFAULT_EVERY_S; a value that is not a number >= 0 raises ValueError."""
-    raw = os.environ.get("ORCA_CHECKPOINT_EVERY_S", "").strip()
-    if not raw:
-        return DEFAULT_EVERY_S
-    try:
-        return parse_seconds(raw)
-    except ValueError:
-        raise ValueError(f"ORCA_CHECKPOINT_EVERY_S={raw!r} is not a number of seconds >= 0; unset it or set "
-                         "e.g. 60") from None
 
 
 class Preempted(SystemExit):
@@ -79,11 +66,11 @@ class Checkpointer:
     """Save/load one job's training state at ``<dir>/<key>.pt``; ``directory=None`` disables it.
 
     ``every_s``: ``save_if_due`` writes only when at least this many seconds passed since the job started or
-    last saved (0: every call; None: :func:`default_every_s`); ``save`` always writes (a stop request)."""
+    last saved (0: every call; None: DEFAULT_EVERY_S); ``save`` always writes (a stop request)."""
 
     def __init__(self, directory: str | Path | None, key: str, every_s: float | None = None):
         self.path = Path(directory) / f"{key}.pt" if directory else None
-        self.every_s = default_every_s() if every_s is None else every_s
+        self.every_s = DEFAULT_EVERY_S if every_s is None else every_s
         self._last_save = time.monotonic()
 
     def load(self) -> dict | None:

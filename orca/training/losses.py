@@ -15,9 +15,18 @@ All modules are called as ``loss(output, target)`` and return a scalar tensor:
   (ORCA's rmse_loss: PDE Burgers and 1D CFD).
 
 Option ``ignore`` (a task's ``output.ignore``: ``{nan: true}`` and/or ``{value: -1}``) makes
-``mse``, ``l1``, ``bce_logits`` and ``relative_l2`` skip those target entries: the elementwise loss
-is averaged over the entries that count only (relative_l2: norms over them, mean over samples
-that have any). A batch with no entry that counts gives 0.
+``mse``, ``l1``, ``bce_logits`` and ``relative_l2`` skip those target entries. Option ``masked_mean``
+(only read together with ``ignore``; the protocol's ``masked_loss_mean``) says how:
+
+* ``"counted"`` (default; the clean protocol): the elementwise loss is averaged over the entries that
+  count only (relative_l2: norms over them, mean over the samples that have any). A batch with no entry
+  that counts gives 0.
+* ``"all"`` (the original protocol): what the released ORCA code does for Cosmic (``main.py``
+  ``train_one_epoch``: ``out = mask(out, z); y = mask(y, z)`` with ``utils.py`` ``mask`` =
+  ``img * (1 - ignore)``, then the task's unmasked loss): output *and* target are zeroed at the ignored
+  entries and the unmasked loss is taken over every entry. An ignored entry so adds loss(0, 0) to the sum
+  (bce_logits: log 2; mse, l1: 0) with no gradient, and the mean divides by all entries (relative_l2: by
+  all samples).
 """
 from __future__ import annotations
 
@@ -27,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LOSSES", "MASKABLE_LOSSES", "MaskedLoss", "RMSELoss", "RelativeL2Loss", "balanced_class_weights", "make_loss"]
+__all__ = ["LOSSES", "LOSS_KINDS", "MASKABLE_LOSSES", "MASKED_MEANS", "MaskedLoss", "RMSELoss", "RelativeL2Loss", "balanced_class_weights", "make_loss"]
 
 
 def balanced_class_weights(y_train: Sequence[int] | np.ndarray | torch.Tensor,
@@ -111,27 +120,45 @@ def counted(target: torch.Tensor, ignore: dict) -> torch.Tensor:
     return valid
 
 
-class MaskedLoss(nn.Module):
-    """Mean of an elementwise loss (``reduction='none'``) over the target entries that count; any shape."""
+MASKED_MEANS = ("counted", "all")
 
-    def __init__(self, elementwise: nn.Module, ignore: dict):
+
+def _check_masked_mean(masked_mean: str) -> str:
+    if masked_mean not in MASKED_MEANS:
+        raise ValueError(f"masked_mean must be one of {', '.join(MASKED_MEANS)}, got {masked_mean!r}")
+    return masked_mean
+
+
+class MaskedLoss(nn.Module):
+    """An elementwise loss (``reduction='none'``) with ignored target entries; any shape.
+
+    ``masked_mean="counted"``: the mean over the target entries that count. ``"all"`` (the released code's
+    ``mask`` transform): output and target zeroed at the ignored entries, the mean over all entries."""
+
+    def __init__(self, elementwise: nn.Module, ignore: dict, masked_mean: str = "counted"):
         super().__init__()
         self.elementwise, self.ignore = elementwise, dict(ignore)
+        self.masked_mean = _check_masked_mean(masked_mean)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         valid = counted(target, self.ignore)
         safe = torch.where(valid, target, torch.zeros_like(target))  # NaN targets would poison the gradient
+        if self.masked_mean == "all":
+            # ORCA: out * (1 - ignore), y * (1 - ignore), then the loss's own mean over every entry
+            return self.elementwise(output * valid.to(output.dtype), safe).mean()
         per_entry = self.elementwise(output, safe)
         return (per_entry * valid).sum() / valid.sum().clamp(min=1)
 
 
 class MaskedRelativeL2Loss(RelativeL2Loss):
-    """Relative L2 over the target entries that count: mean over samples (with any) of
-    ||(out_i - tgt_i) * m_i||_2 / (||tgt_i * m_i||_2 + eps); shapes (N, ...)."""
+    """Relative L2 over the target entries that count: ||(out_i - tgt_i) * m_i||_2 / (||tgt_i * m_i||_2 + eps),
+    averaged over the samples that have any (``masked_mean="counted"``) or over all samples (``"all"``: a
+    sample with none counts 0); shapes (N, ...)."""
 
-    def __init__(self, ignore: dict, eps: float = 1e-12):
+    def __init__(self, ignore: dict, eps: float = 1e-12, masked_mean: str = "counted"):
         super().__init__(eps)
         self.ignore = dict(ignore)
+        self.masked_mean = _check_masked_mean(masked_mean)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         n = target.shape[0]
@@ -139,6 +166,8 @@ class MaskedRelativeL2Loss(RelativeL2Loss):
         t = torch.where(valid, target.reshape(n, -1), torch.zeros((), dtype=target.dtype, device=target.device))
         diff = ((output.reshape(n, -1) - t) * valid).norm(dim=1)
         ratio = diff / (t.norm(dim=1) + self.eps)
+        if self.masked_mean == "all":
+            return ratio.mean()
         has = valid.any(dim=1)
         return (ratio * has).sum() / has.sum().clamp(min=1)
 
@@ -152,24 +181,42 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "rmse": lambda: RMSELoss(),
 }
 
-
-# losses that can skip ignored target entries: name -> builder of the masked module
-MASKABLE_LOSSES: dict[str, Callable[..., nn.Module]] = {
-    "mse": lambda ignore: MaskedLoss(nn.MSELoss(reduction="none"), ignore),
-    "l1": lambda ignore: MaskedLoss(nn.L1Loss(reduction="none"), ignore),
-    "bce_logits": lambda ignore, pos_weight=None: MaskedLoss(_bce_logits(pos_weight, reduction="none"), ignore),
-    "relative_l2": lambda ignore, eps=1e-12: MaskedRelativeL2Loss(ignore, eps),
+# the output kinds (task file ``output.kind``) each loss fits, checked when a task is loaded:
+# cross_entropy takes (N, K) logits and one int class id per sample; bce_logits takes logits and {0, 1} targets
+# of the output's shape (multilabel (N, K), or per-position masks); the regression losses take real targets of
+# the output's shape (regression (N, K), dense (N, K, ...)). Multilabel outputs are logits that the metrics
+# score through a sigmoid, so they train with bce_logits.
+LOSS_KINDS: dict[str, tuple[str, ...]] = {
+    "cross_entropy": ("classification",),
+    "mse": ("regression", "dense"),
+    "l1": ("regression", "dense"),
+    "bce_logits": ("multilabel", "dense"),
+    "relative_l2": ("regression", "dense"),
+    "rmse": ("regression", "dense"),
 }
 
 
-def make_loss(name: str, ignore: dict | None = None, **opts) -> nn.Module:
-    """Build the loss module ``name`` with options ``opts`` (see module docstring); ``ignore`` masks targets."""
+# losses that can skip ignored target entries: name -> builder of the masked module
+# (masked_mean: "counted" | "all", see the module docstring)
+MASKABLE_LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "mse": lambda ignore, masked_mean="counted": MaskedLoss(nn.MSELoss(reduction="none"), ignore, masked_mean),
+    "l1": lambda ignore, masked_mean="counted": MaskedLoss(nn.L1Loss(reduction="none"), ignore, masked_mean),
+    "bce_logits": lambda ignore, pos_weight=None, masked_mean="counted": MaskedLoss(
+        _bce_logits(pos_weight, reduction="none"), ignore, masked_mean),
+    "relative_l2": lambda ignore, eps=1e-12, masked_mean="counted": MaskedRelativeL2Loss(ignore, eps, masked_mean),
+}
+
+
+def make_loss(name: str, ignore: dict | None = None, masked_mean: str = "counted", **opts) -> nn.Module:
+    """Build the loss module ``name`` with options ``opts`` (see module docstring); ``ignore`` masks targets,
+    ``masked_mean`` ("counted" | "all") says how the masked loss averages (checked, but moot, without ``ignore``)."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(sorted(LOSSES))}")
+    _check_masked_mean(masked_mean)
     if ignore and name not in MASKABLE_LOSSES:
         raise ValueError(f"loss {name!r} cannot ignore target entries; "
                          f"losses that can: {', '.join(sorted(MASKABLE_LOSSES))}")
     try:
-        return MASKABLE_LOSSES[name](ignore, **opts) if ignore else LOSSES[name](**opts)
+        return MASKABLE_LOSSES[name](ignore, masked_mean=masked_mean, **opts) if ignore else LOSSES[name](**opts)
     except TypeError as e:
         raise ValueError(f"bad options for loss {name!r}: {e}") from None

@@ -15,8 +15,12 @@ get_optimizer_scheduler, src/main.py train_one_epoch):
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
-import torch
+# torch is imported inside the functions that use it: the schedule settings (align_lr, resolve_schedule,
+# check_schedule) are resolved whenever a task file is loaded, also while Snakemake plans, which needs no torch.
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_BETAS = (0.9, 0.98)
 SCHEDULE_DEFAULTS: dict[str, dict] = {
@@ -28,6 +32,8 @@ SCHEDULE_DEFAULTS: dict[str, dict] = {
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9,
                    betas=DEFAULT_BETAS):
     """adam / adamw with ``betas`` (fused kernels: 4x faster steps than the default on CPU) or sgd with momentum."""
+    import torch
+
     if name in ("adam", "adamw"):
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         params, betas = list(params), tuple(float(b) for b in betas)
@@ -88,6 +94,8 @@ class LRSchedule:
     whose epoch is one optimizer step (align) calls both with ``batches_per_epoch=1``."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, spec: dict, batches_per_epoch: int):
+        import torch
+
         self.per_batch = spec["kind"] == "warmup_linear"
         if self.per_batch:
             warmup = int(spec["warmup_epochs"] * batches_per_epoch)
@@ -120,6 +128,8 @@ class LRSchedule:
 def accumulated_backward(loss: torch.Tensor, params, clip: float | None) -> None:
     """Backpropagate one micro-batch loss unscaled (gradients add up over the group), then clip the
     accumulated gradient's norm to ``clip`` when it is > 0 (ORCA clips after every micro-batch)."""
+    import torch
+
     loss.backward()
     if clip is not None and clip > 0:
         torch.nn.utils.clip_grad_norm_(params, clip)

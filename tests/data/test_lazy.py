@@ -142,7 +142,7 @@ def test_lazy_split_matches_eager_split(pair, tmp_path):
 
 
 def test_refine_lazy_equals_eager_and_reads_one_batch(pair, tiny_image_body, tmp_path, monkeypatch):
-    from orca.stages.refine import run_refine
+    from tests.stage_jobs import run_refine
 
     eager, lazy = pair
     monkeypatch.setattr(lazy_mod, "BLOCK_BYTES", 1)  # checks and checksum: one row per read
@@ -159,7 +159,7 @@ def test_refine_lazy_equals_eager_and_reads_one_batch(pair, tiny_image_body, tmp
 
 
 def test_align_lazy_equals_eager_and_reads_sampled_rows(pair, tiny_image_body, tmp_path, monkeypatch):
-    from orca.stages.align import run_align
+    from tests.stage_jobs import run_align
     from orca.stages.sources import save_source
 
     eager, lazy = pair

@@ -17,12 +17,10 @@ def _run(path, method, value, rehearsal=False):
 
 def test_report_marked_in_a_rehearsal(tmp_path, monkeypatch):
     runs = [_run(tmp_path / "a.json", "none", 0.2, True), _run(tmp_path / "b.json", "l2", 0.1, True)]
-    monkeypatch.setenv("ORCA_REHEARSAL", "1")
-    out = build_report(runs, "t", tmp_path / "res", tmp_path / "rep", None)
+    out = build_report(runs, "t", tmp_path / "res", tmp_path / "rep", None, rehearsal=True)
     assert pd.read_csv(out["csv"])["rehearsal"].all()
     assert "REHEARSAL" in out["md"].read_text().splitlines()[0]
     assert "REHEARSAL" in out["tex"].read_text()
-    monkeypatch.setenv("ORCA_REHEARSAL", "0")
     runs = [_run(tmp_path / "a.json", "none", 0.2), _run(tmp_path / "b.json", "l2", 0.1)]
     out = build_report(runs, "t", tmp_path / "res2", tmp_path / "rep2", None)
     assert "rehearsal" not in pd.read_csv(out["csv"]).columns and "REHEARSAL" not in out["md"].read_text()
@@ -31,10 +29,8 @@ def test_report_marked_in_a_rehearsal(tmp_path, monkeypatch):
 def test_rehearsal_and_real_runs_are_never_mixed(tmp_path, monkeypatch):
     real = _run(tmp_path / "a.json", "none", 0.2)
     fake = _run(tmp_path / "b.json", "l2", 0.1, rehearsal=True)
-    monkeypatch.setenv("ORCA_REHEARSAL", "0")
     with pytest.raises(ValueError, match="is a rehearsal run"):
         build_report([real, fake], "t", tmp_path / "res", tmp_path / "rep", None)
-    monkeypatch.setenv("ORCA_REHEARSAL", "1")
     with pytest.raises(ValueError, match="is not a rehearsal run"):
-        build_report([real, fake], "t", tmp_path / "res", tmp_path / "rep", None)
+        build_report([real, fake], "t", tmp_path / "res", tmp_path / "rep", None, rehearsal=True)
     assert not (tmp_path / "res").exists()

@@ -46,7 +46,6 @@ def _declared(task, data):
 @pytest.mark.parametrize("name", [n for n in one_task_per_writer() if n != "psicov"] + ["cifar100", "darcy-flow",
                                                                                        "spherical", "pde-cfd1d"])
 def test_standins_fetch_prepare_and_load_with_the_declared_shapes(name, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("ORCA_REHEARSAL", "1")
     task = paper_tasks()[name]
     assert write_standins(task, tmp_path, SMALL)
     if task.spec.get("prepare"):
@@ -65,13 +64,13 @@ def test_psicov_standin_prepares_with_a_small_window(tmp_path):
     assert data.x_train.shape[1:] == (57, 48, 48) and data.y_test.shape[1:] == (1, 48, 48)
 
 
-def test_checksums_are_skipped_only_in_a_rehearsal_and_it_says_so(tmp_path, monkeypatch, capsys):
+def test_checksums_are_skipped_only_in_a_standin_folder_and_it_says_so(tmp_path, monkeypatch, capsys):
     task = paper_tasks()["pde-darcy"]  # an MD5 in its manifest that no stand-in matches
-    monkeypatch.setenv("ORCA_REHEARSAL", "1")
-    write_standins(task, tmp_path, SMALL)
+    write_standins(task, tmp_path, SMALL)  # marks the folder as a rehearsal's (REHEARSAL-STANDINS)
     fetch(task.spec["data"]["loader"], task.spec["data"]["args"], tmp_path)
     assert "checksum and size checks skipped" in capsys.readouterr().err
-    monkeypatch.setenv("ORCA_REHEARSAL", "0")
+    (tmp_path / "REHEARSAL-STANDINS").unlink()  # the same files outside a stand-in folder: checked
+    monkeypatch.setenv("ORCA_REHEARSAL", "1")  # and the environment changes nothing
     with pytest.raises(ValueError, match="md5"):
         fetch(task.spec["data"]["loader"], task.spec["data"]["args"], tmp_path)
 

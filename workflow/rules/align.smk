@@ -1,6 +1,6 @@
-# Align: train the embedder of (task, backbone) towards the source features with one aligner.
-# Keyed on task, backbone, aligner, evaluation protocol (orca/spec/protocols.py), seed and the align settings (params)
-# only: refine settings never rerun it.
+# Align: train the embedder of (task, backbone) towards the source features with one align method.
+# Each job runs from its resolved settings document (orca.spec.jobs, planned by GRID.job_of): the task's
+# sections align reads, the mode and the job's identity. Its hash is the cache key: refine settings never rerun it.
 
 
 rule align:
@@ -12,15 +12,15 @@ rule align:
         embedder=os.path.join(CACHE, ALIGN_DIR, "embedder.pt"),
         record=os.path.join(CACHE, ALIGN_DIR, "align.json"),
     params:
-        task_file=task_file,
-        settings=lambda w: GRID.settings_json(w.task, "align"),
-        overrides=lambda w: GRID.overrides_json("align"),
+        job=lambda w: GRID.job_of("align", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("align", w).settings_hash,
         data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
+        checkpoint_every=CHECKPOINT_EVERY,
     log:
-        f"{LOGS}/align/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.log",
+        f"{LOGS}/align/{{task}}/{{backbone}}/{{method}}/{{protocol}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/align/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/align/{{task}}/{{backbone}}/{{method}}/{{protocol}}/seed{{seed}}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
         mem_mb=resources_of("mem_mb"),
@@ -29,7 +29,7 @@ rule align:
     conda:
         CONDA_ENV
     shell:
-        "orca align --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
-        " --seed {wildcards.seed} --protocol {wildcards.protocol} --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"
-        " --data-dir {params.data_dir} --overrides {params.overrides:q} --threads {threads}"
-        " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"
+        "orca align --job {params.job:q} --settings-hash {params.settings_hash}"
+        " --source {input.source} --embeddings {input.embeddings} --out-dir $(dirname {output.embedder})"
+        " --data-dir {params.data_dir} --threads {threads}"
+        " --checkpoint-dir {params.checkpoints} --checkpoint-every {params.checkpoint_every} 2>&1 | tee {log}"

@@ -1,9 +1,6 @@
 # Config validation, task loading and grid expansion shared by every rule file.
-import json
-
 from snakemake.utils import validate
 
-from orca.rehearsal import announce as announce_rehearsal
 from orca.report import report_targets
 from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
 
@@ -15,7 +12,7 @@ REPORTS = config["reports_dir"]
 DATA_DIR = GRID.data_dir
 LOGS = config.get("logs_dir", "logs")
 CONDA_ENV = "../envs/orca.yaml"  # relative to the rule files; used with --software-deployment-method conda
-announce_rehearsal(bool(config.get("rehearsal")))  # config/rehearsal.yaml: every job knows (orca.rehearsal)
+CHECKPOINT_EVERY = config.get("checkpoint_every_s", 60)  # seconds between epoch-end checkpoints (not a setting)
 
 
 wildcard_constraints:
@@ -33,10 +30,6 @@ def table_targets(name):
 def table_outputs(name):
     """Every file one table target produces, as a list."""
     return list(table_targets(name).values())
-
-
-def task_file(wildcards):
-    return str(GRID.task_files[wildcards.task])
 
 
 def resources_of(key):
@@ -65,9 +58,9 @@ def prepared_stamp(wildcards):
 
 
 def aligned_embedder(wildcards):
-    """The aligned embedder a refine job starts from (nothing for aligners that train none, e.g. 'none')."""
-    if not GRID.trains_embedder(wildcards.aligner):
+    """The aligned embedder a refine job starts from (nothing for methods that train none, e.g. 'none')."""
+    if not GRID.trains_embedder(wildcards.method):
         return []
-    cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, aligner=wildcards.aligner,
+    cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, method=wildcards.method,
                            protocol=wildcards.protocol, seed=wildcards.seed)
     return f"{CACHE}/{cell}/embedder.pt"

@@ -8,8 +8,8 @@ rule prepare:
     output:
         stamp=f"{CACHE}/prepared/{{task}}.json",
     params:
-        task_file=task_file,
-        settings=lambda w: GRID.settings_json(w.task, "prepare"),
+        job=lambda w: GRID.job_of("prepare", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("prepare", w).settings_hash,
         data_dir=data_dir,
     log:
         f"{LOGS}/prepare/{{task}}.log",
@@ -17,7 +17,8 @@ rule prepare:
     conda:
         CONDA_ENV
     shell:
-        "orca prepare --task {params.task_file} --data-dir {params.data_dir} --done {output.stamp} > {log} 2>&1"
+        "orca prepare --job {params.job:q} --settings-hash {params.settings_hash} --data-dir {params.data_dir}"
+        " --done {output.stamp} > {log} 2>&1"
 
 
 rule fetch:
@@ -27,8 +28,8 @@ rule fetch:
     output:
         touch_file=f"{CACHE}/data-ready/{{task}}.ok",
     params:
-        task_file=task_file,
-        settings=lambda w: GRID.settings_json(w.task, "data"),
+        job=lambda w: GRID.job_of("fetch", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("fetch", w).settings_hash,
         data_dir=data_dir,
     log:
         f"{LOGS}/fetch/{{task}}.log",
@@ -36,7 +37,8 @@ rule fetch:
     conda:
         CONDA_ENV
     shell:
-        "orca fetch --task {params.task_file} --data-dir {params.data_dir} --done {output.touch_file} > {log} 2>&1"
+        "orca fetch --job {params.job:q} --settings-hash {params.settings_hash} --data-dir {params.data_dir}"
+        " --done {output.touch_file} > {log} 2>&1"
 
 
 # fetch_<suite>: the data of every task file of one suite, e.g. `snakemake fetch_pdebench -c1`.

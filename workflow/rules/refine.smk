@@ -1,4 +1,6 @@
 # Refine: fine-tune embedder + body + head for one grid cell; baselines: classical models on the same split.
+# Each job runs from its resolved settings document (orca.spec.jobs, planned by GRID.job_of); the rule passes
+# it with its hash, and the job refuses to run if they disagree.
 
 
 rule refine:
@@ -8,16 +10,16 @@ rule refine:
     output:
         os.path.join(RESULTS, RUN_PATH),
     params:
-        task_file=task_file,
-        settings=lambda w: GRID.settings_json(w.task, "refine"),
-        overrides=lambda w: GRID.overrides_json("refine"),
+        job=lambda w: GRID.job_of("refine", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("refine", w).settings_hash,
         embedder=lambda w, input: f"--embedder {input.embedder}" if input.embedder else "",
         data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
+        checkpoint_every=CHECKPOINT_EVERY,
     log:
-        f"{LOGS}/refine/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.log",
+        f"{LOGS}/refine/{{task}}/{{backbone}}/{{method}}/{{protocol}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{aligner}}/{{protocol}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{method}}/{{protocol}}/seed{{seed}}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
         mem_mb=resources_of("mem_mb"),
@@ -26,10 +28,9 @@ rule refine:
     conda:
         CONDA_ENV
     shell:
-        "orca refine --task {params.task_file} --backbone {wildcards.backbone} --aligner {wildcards.aligner}"
-        " --seed {wildcards.seed} --protocol {wildcards.protocol} {params.embedder} --out {output} --data-dir {params.data_dir}"
-        " --overrides {params.overrides:q} --threads {threads}"
-        " --checkpoint-dir {params.checkpoints} 2>&1 | tee {log}"
+        "orca refine --job {params.job:q} --settings-hash {params.settings_hash}"
+        " {params.embedder} --out {output} --data-dir {params.data_dir} --threads {threads}"
+        " --checkpoint-dir {params.checkpoints} --checkpoint-every {params.checkpoint_every} 2>&1 | tee {log}"
 
 
 rule baseline:
@@ -38,9 +39,8 @@ rule baseline:
     output:
         os.path.join(RESULTS, BASELINE_PATH),
     params:
-        task_file=task_file,
-        settings=lambda w: GRID.settings_json(w.task, "baseline"),
-        overrides=lambda w: GRID.overrides_json("baseline"),
+        job=lambda w: GRID.job_of("baseline", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("baseline", w).settings_hash,
         data_dir=data_dir,
     log:
         f"{LOGS}/baseline/{{task}}/{{method}}/seed{{seed}}.log",
@@ -53,5 +53,5 @@ rule baseline:
     conda:
         CONDA_ENV
     shell:
-        "orca baseline --task {params.task_file} --method {wildcards.method} --seed {wildcards.seed}"
-        " --out {output} --data-dir {params.data_dir} --overrides {params.overrides:q} > {log} 2>&1"
+        "orca baseline --job {params.job:q} --settings-hash {params.settings_hash}"
+        " --out {output} --data-dir {params.data_dir} > {log} 2>&1"

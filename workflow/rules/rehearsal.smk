@@ -6,9 +6,8 @@ rule standin:
     output:
         record=f"{CACHE}/standins/{{task}}.json",
     params:
-        task_file=task_file,
-        settings=lambda w: GRID.settings_json(w.task, "data"),
-        overrides=lambda w: GRID.overrides_json("data"),
+        job=lambda w: GRID.job_of("standin", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("standin", w).settings_hash,
         data_dir=DATA_DIR,
     log:
         f"{LOGS}/standin/{{task}}.log",
@@ -16,5 +15,5 @@ rule standin:
         CONDA_ENV
     localrule: True
     shell:
-        "orca standin --task {params.task_file} --data-dir {params.data_dir}"
-        " --overrides {params.overrides:q} --done {output.record} > {log} 2>&1"
+        "orca standin --job {params.job:q} --settings-hash {params.settings_hash} --data-dir {params.data_dir}"
+        " --done {output.record} > {log} 2>&1"

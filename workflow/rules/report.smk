@@ -37,12 +37,10 @@ for _name in config["tables"]:
         output:
             **table_output_items(_name),
         params:
-            table=_name,
+            job=GRID.job("report", table=_name).dumps(),
+            settings_hash=GRID.job("report", table=_name).settings_hash,
             results=lambda w: RESULTS,
             reports=lambda w: REPORTS,
-            published=f"--published {config['published_csv']}" if config.get("published_csv") else "",
-            score=config["tables"][_name].get("score", "selected"),
-            summary=json.dumps(config["tables"][_name].get("summary"), sort_keys=True),
             title=config["tables"][_name].get("title", _name),
             protocol=protocol_words(config, _name),
             seeds=", ".join(str(s) for s in config["tables"][_name]["seeds"]),
@@ -53,5 +51,5 @@ for _name in config["tables"]:
         conda:
             CONDA_ENV
         shell:
-            "orca report --table {params.table} --results-dir {params.results} --reports-dir {params.reports}"
-            " --score {params.score} --summary {params.summary:q} {params.published} {input.runs} > {log} 2>&1"
+            "orca report --job {params.job:q} --settings-hash {params.settings_hash} --results-dir {params.results}"
+            " --reports-dir {params.reports} {input.runs} > {log} 2>&1"

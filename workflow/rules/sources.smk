@@ -7,7 +7,9 @@ rule source_features:
         features=f"{CACHE}/sources/{{backbone}}.npz",
         embeddings=f"{CACHE}/sources/{{backbone}}.embeddings.pt",
     params:
-        origin=lambda w: GRID.source_args(w.backbone),
+        job=lambda w: GRID.job_of("sources", w).dumps(),
+        settings_hash=lambda w: GRID.job_of("sources", w).settings_hash,
+        data_dir=data_dir,
     log:
         f"{LOGS}/sources/{{backbone}}.log",
     benchmark:
@@ -19,5 +21,5 @@ rule source_features:
     conda:
         CONDA_ENV
     shell:
-        "orca sources --backbone {wildcards.backbone} --out {output.features} --embeddings-out {output.embeddings}"
-        " --threads {threads} {params.origin} > {log} 2>&1"
+        "orca sources --job {params.job:q} --settings-hash {params.settings_hash} --out {output.features}"
+        " --embeddings-out {output.embeddings} --data-dir {params.data_dir} --threads {threads} > {log} 2>&1"

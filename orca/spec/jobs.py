@@ -1,0 +1,224 @@
+"""One job's resolved settings: computed once (by the planner or the CLI), handed to the job, checked by it.
+
+A job of any stage (fetch, prepare, standin, sources, align, refine, baseline, report) runs from one plain,
+JSON-serialisable document, :class:`JobSettings`::
+
+    {"format": "orca-job/1",
+     "settings": {"stage": "refine", "mode": "real",                    # hashed: the job's cache key
+                  "job": {"task": "iris", "backbone": "minilm-l6", "method": "l2", "protocol": "clean", "seed": 0},
+                  "task": {<the resolved task-file sections the stage reads, and nothing else>},
+                  ...stage extras (a body's weights location, the code version, a report's options)},
+     "labels": {"name": "iris", "title": ..., "suite": ..., "published": [...]},  # not hashed: names only
+     "task_file": "benchmarks/offline/iris.yaml",
+     "settings_hash": "3f2a..."}
+
+``settings.task`` is cut from the fully resolved task (task file + config overrides + defaults + values
+derived at load time, e.g. align's optimizer taken from refine) along :data:`TASK_PATHS`, so a job sees exactly
+the values its hash names: it builds its task view from the document (:meth:`JobSettings.task`) and reads
+nothing from the task file; a section the stage does not depend on is not there to read
+(``orca.spec.tasks.Task`` raises naming it). ``mode`` (``real`` or ``rehearsal``) is a setting like any other,
+so a rehearsal's result never shares a cache key with a real one. :func:`JobSettings.from_json` recomputes the
+hash and refuses a document whose hash differs from the one the planner wrote (or the rule passed).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+
+__all__ = ["CACHE_KEYS", "FORMAT", "IDENTITY", "JobSettings", "JobSettingsError", "MODES", "STAGES", "TASK_PATHS",
+           "cut", "job_extras", "resolve_job", "settings_hash"]
+
+FORMAT = "orca-job/1"
+MODES = ("real", "rehearsal")
+LABELS = ("name", "title", "suite", "published")  # what a record names a task by; never changes a number
+
+#: The resolved task-file paths each stage reads (whole sections, or one key of a section); the one definition
+#: behind a job's settings, its hash (the cache key Snakemake compares) and the task view the job runs with.
+TASK_PATHS: dict[str, tuple[str, ...]] = {
+    "fetch": ("data", "prepare"),
+    "prepare": ("data", "prepare"),
+    "standin": ("data", "input", "output", "prepare"),
+    # align reads output (the class ids, or pseudo-labels of the targets) and eval (per-clip groups) through the
+    # data split; of the body only whether it is pretrained (the embedder starts from its tensors)
+    "align": ("data", "input", "output", "eval", "embedder", "body.pretrained", "align"),
+    "refine": ("data", "input", "output", "eval", "embedder", "body", "loss", "metric", "refine"),
+    "baseline": ("data", "input", "output", "eval", "metric"),
+    "sources": (),
+    "report": (),
+}
+STAGES = tuple(TASK_PATHS)
+#: The identity keys of each stage's jobs (the wildcards of its rule).
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "fetch": ("task",), "prepare": ("task",), "standin": ("task",), "sources": ("backbone",),
+    "align": ("task", "backbone", "method", "protocol", "seed"),
+    "refine": ("task", "backbone", "method", "protocol", "seed"),
+    "baseline": ("task", "method", "seed"), "report": ("table",),
+}
+
+
+class JobSettingsError(ValueError):
+    """A settings document that cannot be run: malformed, for another stage, or not the one that was planned."""
+
+
+def settings_hash(settings: dict) -> str:
+    """A short stable hash (12 hex digits) of a JSON-serialisable settings dict."""
+    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+_MISSING = object()
+
+
+def _get(spec: dict, dotted: str):
+    value = spec
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def cut(spec: dict, paths: tuple[str, ...]) -> dict:
+    """The parts of ``spec`` at ``paths`` (dotted), nested as in ``spec``; a path ``spec`` lacks is left out."""
+    out: dict = {}
+    for dotted in paths:
+        value = _get(spec, dotted)
+        if value is _MISSING or value is None:
+            continue
+        *parents, last = dotted.split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = copy.deepcopy(value)
+    return out
+
+
+def _jsonable(obj):
+    """``obj`` as JSON would give it back (tuples -> lists), so a document hashes the same before and after."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def resolve_job(stage: str, identity: dict, mode: str = "real", task=None, extra: dict | None = None) -> JobSettings:
+    """The settings document of one job: ``identity`` (its wildcards, :data:`IDENTITY`), the ``mode``, the
+    sections of the resolved ``task`` (orca.spec.tasks.Task) that ``stage`` reads, and ``extra`` settings
+    (e.g. ``{"body_source": ...}``, ``{"code": ...}``); everything in it but the labels is hashed."""
+    if stage not in TASK_PATHS:
+        raise JobSettingsError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
+    if mode not in MODES:
+        raise JobSettingsError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    keys = IDENTITY[stage]
+    if set(identity) != set(keys):
+        raise JobSettingsError(f"a {stage} job is named by {', '.join(keys)}; got {', '.join(sorted(identity))}")
+    settings = {"stage": stage, "mode": mode, "job": {k: identity[k] for k in keys}}
+    if task is not None:
+        settings["task"] = cut(task.spec, TASK_PATHS[stage])
+    settings.update(extra or {})
+    settings = _jsonable(settings)
+    labels = _jsonable({k: task.spec.get(k) for k in LABELS}) if task is not None else {}
+    return JobSettings(settings, labels, str(task.path) if task is not None else None, settings_hash(settings))
+
+
+#: ``cache_key`` values: what a job's settings hash names (README: Caching).
+CACHE_KEYS = ("settings", "settings+code")
+
+
+def job_extras(stage: str, weights: str | None = None, code: bool = False) -> dict:
+    """The settings beside the task's that planner and CLI add alike: a body's ``weights`` location (stages that
+    load a body, when set) and, with ``code`` (``cache_key: settings+code``), the hash of the source of the
+    modules the stage runs (orca.spec.code_version), so a changed loss re-runs refine and a changed report not."""
+    extra: dict = {}
+    if weights and stage in ("sources", "align", "refine"):
+        extra["weights"] = str(weights)
+    if code:
+        from .code_version import stage_code_hash
+
+        extra["code"] = stage_code_hash(stage)
+    return extra
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """One job's resolved settings document (see the module docstring)."""
+    settings: dict
+    labels: dict
+    task_file: str | None
+    settings_hash: str
+
+    @property
+    def stage(self) -> str:
+        return self.settings["stage"]
+
+    @property
+    def mode(self) -> str:
+        return self.settings["mode"]
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.settings["mode"] == "rehearsal"
+
+    @property
+    def job(self) -> dict:
+        """The job's identity: its task, backbone, method, protocol, seed (those its stage has)."""
+        return self.settings["job"]
+
+    def get(self, key: str, default=None):
+        """A stage extra setting (e.g. ``body_source``)."""
+        return self.settings.get(key, default)
+
+    @cached_property
+    def task(self):
+        """The task as this stage sees it (orca.spec.tasks.Task): the document's sections and labels only."""
+        from .tasks import task_view
+
+        if "task" not in self.settings:
+            raise JobSettingsError(f"a {self.stage} job has no task")
+        return task_view({**copy.deepcopy(self.settings["task"]), **copy.deepcopy(self.labels)},
+                         self.task_file, sections=_sections(self.stage))
+
+    def to_json(self) -> dict:
+        return copy.deepcopy({"format": FORMAT, "settings": self.settings, "labels": self.labels,
+                              "task_file": self.task_file, "settings_hash": self.settings_hash})
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, doc: dict, stage: str | None = None, expected_hash: str | None = None,
+                  where: str = "--job") -> JobSettings:
+        """The document ``doc`` (from :meth:`to_json`); JobSettingsError when it is not one, is for another stage,
+        or its settings do not hash to its own ``settings_hash`` or to ``expected_hash`` (what the rule planned)."""
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("settings"), dict):
+            raise JobSettingsError(f"{where}: not a job settings document ({FORMAT}); let the workflow write it, or "
+                                   "run the stage with --task and its options instead of --job")
+        job = cls(doc["settings"], doc.get("labels") or {}, doc.get("task_file"), doc.get("settings_hash"))
+        if stage is not None and job.stage != stage:
+            raise JobSettingsError(f"{where}: the document is a {job.stage} job's, not a {stage} job's")
+        computed = settings_hash(job.settings)
+        for name, want in (("its own settings_hash", job.settings_hash), ("the planned --settings-hash", expected_hash)):
+            if want is not None and want != computed:
+                raise JobSettingsError(
+                    f"{where}: the settings hash to {computed}, not {want} ({name}): the job would run with other "
+                    "settings than were planned; plan again (rerun snakemake) rather than editing a job's settings")
+        return job
+
+    @classmethod
+    def loads(cls, text: str, stage: str | None = None, expected_hash: str | None = None) -> JobSettings:
+        """From ``--job`` text: a JSON document, or ``@PATH`` of a file holding one."""
+        where = "--job"
+        if text.startswith("@"):
+            where = f"--job {text}"
+            with open(text[1:]) as fh:
+                text = fh.read()
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise JobSettingsError(f"{where}: not JSON ({err}); pass the document the workflow wrote") from None
+        return cls.from_json(doc, stage, expected_hash, where)
+
+
+def _sections(stage: str) -> frozenset[str]:
+    """The task-file sections a stage's task view holds (the first key of each of its paths)."""
+    return frozenset(p.split(".")[0] for p in TASK_PATHS[stage])
