@@ -135,6 +135,30 @@ def test_overrides_that_are_not_a_json_object(ws, capsys, text, reason):
     assert f"--overrides: {reason}" in err and """give a JSON object, e.g. '{"refine": {"epochs": 2}}'""" in err
 
 
+def test_real_and_rehearsal_jobs_never_share_a_data_folder(ws, capsys):
+    (ws / "data").mkdir(exist_ok=True)
+    code, err, out = refine(ws, capsys, npz_task(ws), "--mode", "rehearsal")  # no stand-in marker there
+    assert code == 2 and "a rehearsal job reads stand-in data only" in err and not out.exists()
+    (ws / "data" / "REHEARSAL-STANDINS").write_text("stand-ins\n")
+    code, err, out = refine(ws, capsys, npz_task(ws))
+    assert code == 2 and "holds a rehearsal's stand-in data" in err and not out.exists()
+
+
+def test_a_job_document_edited_after_planning_is_refused(ws, capsys):
+    from orca.spec.jobs import JobSettings
+    from tests.stage_jobs import job_for
+    from orca.spec.tasks import load_task
+
+    job = job_for(load_task(npz_task(ws)), "refine", "roberta-base", "none", 0)
+    doc = job.to_json()
+    doc["settings"]["task"]["refine"]["lr"] = 0.5
+    out = ws / "out" / "edited.json"
+    code, err = orca(capsys, "refine", "--job", json.dumps(doc), "--settings-hash", job.settings_hash,
+                     "--out", out, "--data-dir", ws / "data", "--checkpoint-dir", "none")
+    assert code == 2 and "plan again" in err and not out.exists()
+    assert JobSettings.loads(job.dumps(), "refine", job.settings_hash).settings == job.settings
+
+
 def test_shape_does_not_match_data(ws, capsys):
     code, err, out = refine(ws, capsys, npz_task(ws, input={"modality": "1d", "shape": [1, 7]}))
     assert code == 2 and "input.shape" in err and "(1, 6)" in err and not out.exists()

@@ -172,3 +172,10 @@ def test_masked_mean_all_is_the_released_cosmic_loss_and_counted_differs():
     keep = z == 0
     assert counted.item() == pytest.approx(F.binary_cross_entropy_with_logits(logits[keep], y[keep]).item(), rel=1e-6)
     assert abs(counted.item() - ours.item()) > 1e-2  # the option matters on this batch
+
+
+def test_the_loss_names_the_task_checks_read_are_the_losses_that_exist():
+    from orca.training.loss_names import LOSS_KINDS, MASKABLE
+    from orca.training.losses import LOSSES, MASKABLE_LOSSES
+
+    assert set(LOSS_KINDS) == set(LOSSES) and MASKABLE == set(MASKABLE_LOSSES)

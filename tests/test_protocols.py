@@ -20,17 +20,9 @@ def test_original_protocol_is_the_released_codes_and_clean_is_todays():
         get_protocol("test-tuned")
 
 
-def test_the_protocol_picks_the_align_solver(monkeypatch):
-    calls = []
-
-    def fake_make_aligner(name, solver="converged", **options):
-        calls.append((name, solver, options))
-        return name
-
-    monkeypatch.setattr("orca.align.distances.make_aligner", fake_make_aligner)
-    for protocol, task_solver in (("clean", None), ("original", None), ("clean", "original")):  # a task file's wins
-        fake_make_aligner("otdd-exact", solver=align_solver(protocol, task_solver))
-    assert calls == [("otdd-exact", "converged", {}), ("otdd-exact", "original", {}), ("otdd-exact", "original", {})]
+def test_the_protocol_picks_the_align_solver_and_a_task_files_solver_wins():
+    assert align_solver("clean") == "converged" and align_solver("original") == "original"
+    assert align_solver("clean", "original") == "original" and align_solver("original", "converged") == "converged"
 
 
 def test_protocols_is_a_leaf_module():

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score, r2_score, roc_auc_score
 
 __all__ = ["Metric", "METRICS", "ORIGINAL_METRICS", "get_metric"]
 
@@ -95,6 +94,8 @@ def one_minus_auroc(y_true, y_score) -> float:
     K == 2: AUC of class 1; K == 1: a single logit, sigmoid; K > 2: one-vs-one macro
     (``roc_auc_score(multi_class="ovo")``), as the original OpenML code.
     """
+    from sklearn.metrics import roc_auc_score  # imported when scored (planning stays light)
+
     s = _logits2d(y_score)
     y = _labels(y_true, s.shape[1])
     if s.shape[1] == 1:
@@ -107,6 +108,8 @@ def one_minus_auroc(y_true, y_score) -> float:
 
 def one_minus_macro_f1(y_true, y_score) -> float:
     """1 - macro F1 over the classes present in y_true or predicted; argmax of (N, K)."""
+    from sklearn.metrics import f1_score  # imported when scored (planning stays light)
+
     s = _logits2d(y_score)
     y = _labels(y_true, s.shape[1])
     return float(1.0 - f1_score(y, s.argmax(axis=1), average="macro", zero_division=0))
@@ -114,6 +117,8 @@ def one_minus_macro_f1(y_true, y_score) -> float:
 
 def one_minus_r2(y_true, y_score) -> float:
     """1 - R^2 (coefficient of determination), uniform average over outputs (N,) / (N, K)."""
+    from sklearn.metrics import r2_score  # imported when scored (planning stays light)
+
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_score, dtype=np.float64).reshape(t.shape)
     return float(1.0 - r2_score(t, p, multioutput="uniform_average"))
@@ -148,6 +153,8 @@ def one_minus_map(y_true, y_score) -> float:
 
     Labels with no positive sample in y_true are skipped (AP is undefined for them).
     """
+    from sklearn.metrics import average_precision_score  # imported when scored (planning stays light)
+
     t = np.asarray(y_true).reshape(len(y_true), -1)
     s = _sigmoid(_logits2d(y_score))
     keep = t.sum(axis=0) > 0
@@ -161,6 +168,8 @@ def one_minus_auroc_multilabel(y_true, y_score) -> float:
 
     Targets whose y_true column is constant (AUC undefined) are skipped.
     """
+    from sklearn.metrics import roc_auc_score  # imported when scored (planning stays light)
+
     t = np.asarray(y_true).reshape(len(y_true), -1)
     s = _sigmoid(_logits2d(y_score))
     aucs = [roc_auc_score(t[:, k], s[:, k]) for k in range(t.shape[1]) if 0 < t[:, k].sum() < len(t)]
@@ -215,6 +224,8 @@ def one_minus_auroc_pixel(y_true, y_score, binarize: bool = True, *, mask=None) 
     same shape. With ``binarize`` (the NAS-Bench-360/ORCA evaluation) the score is the hard prediction
     logit > 0, i.e. the AUROC of one operating point, (TPR + TNR) / 2.
     """
+    from sklearn.metrics import roc_auc_score  # imported when scored (planning stays light)
+
     t = np.asarray(y_true, dtype=np.float64).reshape(-1)
     s = np.asarray(y_score, dtype=np.float64).reshape(-1)
     if t.size != s.size:

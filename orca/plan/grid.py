@@ -21,12 +21,12 @@ class ConfigError(ValueError):
 
 
 def registries() -> dict[str, list[str]]:
-    from ..align.distances import ALIGNERS
-    from ..model.backbones import BACKBONES
+    from ..align.catalog import TRAINS_EMBEDDER
+    from ..model.specs import BACKBONES
     from ..stages.baselines import BASELINES
     from ..stages.controls import CONTROLS
 
-    return {"backbones": sorted(BACKBONES), "aligners": sorted(ALIGNERS), "baselines": sorted(BASELINES),
+    return {"backbones": sorted(BACKBONES), "aligners": sorted(TRAINS_EMBEDDER), "baselines": sorted(BASELINES),
             "controls": sorted(CONTROLS)}
 
 
@@ -77,11 +77,10 @@ class Grid:
             for task in table["tasks"]:
                 self.backbones_for(name, task)  # every row has a body for its modality
         self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
-        from ..align.distances import ALIGNERS
-
+        from ..align.catalog import TRAINS_EMBEDDER
         from ..stages.controls import CONTROLS
 
-        self._trains = {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
+        self._trains = dict(TRAINS_EMBEDDER)
         self._trains.update({name: False for name in CONTROLS})  # controls refine without an aligned embedder
 
     def task(self, name: str):
@@ -134,7 +133,7 @@ class Grid:
 
     def _source_origin(self, backbone: str) -> dict:
         """What a backbone's source features are built from (``orca sources`` options as settings)."""
-        from ..model.backbones import BACKBONES
+        from ..model.specs import BACKBONES
 
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
         image = BACKBONES[backbone].family == "image"

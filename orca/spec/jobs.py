@@ -82,7 +82,8 @@ def _get(spec: dict, dotted: str):
 
 
 def cut(spec: dict, paths: tuple[str, ...]) -> dict:
-    """The parts of ``spec`` at ``paths`` (dotted), nested as in ``spec``; a path ``spec`` lacks is left out."""
+    """The parts of ``spec`` at ``paths`` (dotted), nested as in ``spec``; a path ``spec`` lacks is left out.
+    The values are ``spec``'s own (not copies): :func:`resolve_job` copies them into the document."""
     out: dict = {}
     for dotted in paths:
         value = _get(spec, dotted)
@@ -92,13 +93,20 @@ def cut(spec: dict, paths: tuple[str, ...]) -> dict:
         node = out
         for key in parents:
             node = node.setdefault(key, {})
-        node[last] = copy.deepcopy(value)
+        node[last] = value
     return out
 
 
 def _jsonable(obj):
-    """``obj`` as JSON would give it back (tuples -> lists), so a document hashes the same before and after."""
-    return json.loads(json.dumps(obj, default=str))
+    """A copy of ``obj`` as JSON would give it back (tuples -> lists, other objects -> str), so a document
+    hashes the same before and after it travels."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 def resolve_job(stage: str, identity: dict, mode: str = "real", task=None, extra: dict | None = None) -> JobSettings:
@@ -183,7 +191,10 @@ class JobSettings:
                               "task_file": self.task_file, "settings_hash": self.settings_hash})
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        """The document as the rule passes it (one line of JSON; nothing is copied on the way)."""
+        doc = {"format": FORMAT, "settings": self.settings, "labels": self.labels, "task_file": self.task_file,
+               "settings_hash": self.settings_hash}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, doc: dict, stage: str | None = None, expected_hash: str | None = None,

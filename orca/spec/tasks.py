@@ -143,13 +143,28 @@ def validate_spec(raw: dict, where: str) -> None:
         raise TaskError(f"{where}: invalid task file at {loc}: {err.message}")
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where built: same documents
+
+
+def read_yaml(path: Path):
+    """The parsed YAML document at ``path``, parsed once per file version (finding the task files and loading
+    them read each one); callers must not modify it (``load_task`` merges into a copy)."""
+    stat = Path(path).stat()
+    return _parsed_yaml(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=512)
+def _parsed_yaml(path: str, mtime_ns: int, size: int):
+    return yaml.load(Path(path).read_text(), Loader=_YAML_LOADER)
+
+
 def load_task(path: str | Path, overrides: dict | None = None) -> Task:
     """Read, validate and complete one task file. ``overrides`` are merged in (e.g. {"refine": {"epochs": 2}})."""
     path = Path(path)
     if not path.is_file():
         raise TaskError(f"task file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path)
     except yaml.YAMLError as err:
         raise TaskError(f"{path}: malformed YAML: {err}") from err
     if not isinstance(raw, dict):
@@ -201,13 +216,13 @@ def _resolve_training(spec: dict, path: Path) -> None:
 
 
 def _check_names(spec: dict, path: Path) -> None:
-    from ..training.losses import LOSSES
+    from ..training.loss_names import LOSS_KINDS
     from ..evaluation.metrics import METRICS
 
     if spec["metric"] not in METRICS:
         raise TaskError(f"{path}: unknown metric {spec['metric']!r}; allowed: {', '.join(sorted(METRICS))}")
-    if spec["loss"]["name"] not in LOSSES:
-        raise TaskError(f"{path}: unknown loss {spec['loss']['name']!r}; allowed: {', '.join(sorted(LOSSES))}")
+    if spec["loss"]["name"] not in LOSS_KINDS:
+        raise TaskError(f"{path}: unknown loss {spec['loss']['name']!r}; allowed: {', '.join(sorted(LOSS_KINDS))}")
     from ..data import LOADERS, check_prepare
 
     if spec["data"]["loader"] not in LOADERS:
@@ -221,8 +236,8 @@ def _check_names(spec: dict, path: Path) -> None:
 
 
 def _check_loss_kind(spec: dict, path: Path) -> None:
-    """loss.name fits output.kind (orca/training/losses.py LOSS_KINDS), or training fails at its first batch."""
-    from ..training.losses import LOSS_KINDS
+    """loss.name fits output.kind (orca/training/loss_names.py LOSS_KINDS), or training fails at its first batch."""
+    from ..training.loss_names import LOSS_KINDS
 
     loss, kind = spec["loss"]["name"], spec["output"]["kind"]
     if kind not in LOSS_KINDS[loss]:
@@ -233,13 +248,13 @@ def _check_loss_kind(spec: dict, path: Path) -> None:
 
 def _check_target_options(spec: dict, path: Path) -> None:
     """output.ignore and data.normalize.targets need a loss/metric/output kind that can honour them."""
-    from ..training.losses import MASKABLE_LOSSES
+    from ..training.loss_names import MASKABLE
     from ..evaluation.metrics import METRICS
 
     if spec["output"].get("ignore"):
-        if spec["loss"]["name"] not in MASKABLE_LOSSES:
+        if spec["loss"]["name"] not in MASKABLE:
             raise TaskError(f"{path}: output.ignore needs a loss that can skip target entries, not "
-                            f"{spec['loss']['name']!r}; allowed: {', '.join(sorted(MASKABLE_LOSSES))}")
+                            f"{spec['loss']['name']!r}; allowed: {', '.join(sorted(MASKABLE))}")
         if not METRICS[spec["metric"]].supports_mask:
             allowed = sorted(n for n, m in METRICS.items() if m.supports_mask)
             raise TaskError(f"{path}: output.ignore needs a metric that can skip target entries, not "
@@ -283,7 +298,7 @@ def find_task_files(benchmark_dirs: list[str | Path]) -> dict[str, Path]:
             raise TaskError(f"benchmark folder {folder} does not exist")
         for path in sorted(folder.rglob("*.yaml")):
             try:
-                raw = yaml.safe_load(path.read_text()) or {}
+                raw = read_yaml(path) or {}
             except yaml.YAMLError as err:
                 raise TaskError(f"{path}: malformed YAML: {err}") from err
             if not isinstance(raw, dict):

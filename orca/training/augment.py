@@ -16,9 +16,12 @@ run is reproducible on CPU, a resumed run draws what an uninterrupted one draws,
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: checking a task file needs none
+    import torch
 
 from ..data.normalize import fit_normalizer
 
@@ -44,6 +47,8 @@ def check_augment(aug: dict | None, modality: str, normalize_inputs=None) -> Non
 
 def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
     """A CPU generator for one training batch, a pure function of (seed, epoch, batch) (0-based)."""
+    import torch
+
     entropy = [_STREAM, int(seed) & (2**64 - 1), int(epoch), int(batch)]
     state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state))
@@ -52,6 +57,8 @@ def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
 def random_crop(x: torch.Tensor, padding: int, fill: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """(N, C, H, W) -> (N, C, H, W): each sample padded by ``padding`` pixels per side with ``fill`` (C,)
     and cropped back to H x W at an offset drawn uniformly from {0..2 * padding}^2 (rows, cols)."""
+    import torch
+
     n, c, h, w = x.shape
     p = int(padding)
     padded = fill.to(x).view(1, c, 1, 1).expand(n, c, h + 2 * p, w + 2 * p).clone()
@@ -66,12 +73,16 @@ def random_crop(x: torch.Tensor, padding: int, fill: torch.Tensor, gen: torch.Ge
 
 def hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """(N, C, H, W) -> same shape: each sample mirrored along W (last axis) with probability 1/2."""
+    import torch
+
     flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device).view(-1, *([1] * (x.ndim - 1)))
     return torch.where(flip, x.flip(-1), x)
 
 
 def pad_value(fill: float, normalize_inputs, num_channels: int) -> torch.Tensor:
     """(C,) float32: the raw padding value ``fill`` as the model sees it (encoded by fixed data.normalize.inputs)."""
+    import torch
+
     raw = np.full((1, num_channels, 1, 1), fill, dtype=np.float32)
     if normalize_inputs:
         raw = fit_normalizer(normalize_inputs, raw).encode(raw)
@@ -85,6 +96,7 @@ def make_augmenter(aug: dict | None, seed: int, num_channels: int, modality: str
     x: one training batch (N, C, H, W) (inputs as refine sees them, i.e. after data.normalize, which is
     ``normalize_inputs``: data.normalize.inputs).
     """
+
     aug = aug or {}
     if not aug:
         return lambda x, epoch, batch: x

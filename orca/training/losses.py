@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .loss_names import LOSS_KINDS, MASKABLE  # noqa: F401  (LOSS_KINDS re-exported)
+
 __all__ = ["LOSSES", "LOSS_KINDS", "MASKABLE_LOSSES", "MASKED_MEANS", "MaskedLoss", "RMSELoss", "RelativeL2Loss", "balanced_class_weights", "make_loss"]
 
 
@@ -180,21 +182,6 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "relative_l2": lambda eps=1e-12, reduction="mean": RelativeL2Loss(eps, reduction),
     "rmse": lambda: RMSELoss(),
 }
-
-# the output kinds (task file ``output.kind``) each loss fits, checked when a task is loaded:
-# cross_entropy takes (N, K) logits and one int class id per sample; bce_logits takes logits and {0, 1} targets
-# of the output's shape (multilabel (N, K), or per-position masks); the regression losses take real targets of
-# the output's shape (regression (N, K), dense (N, K, ...)). Multilabel outputs are logits that the metrics
-# score through a sigmoid, so they train with bce_logits.
-LOSS_KINDS: dict[str, tuple[str, ...]] = {
-    "cross_entropy": ("classification",),
-    "mse": ("regression", "dense"),
-    "l1": ("regression", "dense"),
-    "bce_logits": ("multilabel", "dense"),
-    "relative_l2": ("regression", "dense"),
-    "rmse": ("regression", "dense"),
-}
-
 
 # losses that can skip ignored target entries: name -> builder of the masked module
 # (masked_mean: "counted" | "all", see the module docstring)

@@ -429,3 +429,10 @@ def test_sliced_rank_correlation_with_exact():
         vals[name] = [float(a(*t)) for t in targets]
     rho = spearmanr(vals["otdd-exact"], vals["otdd-sliced"]).statistic
     assert rho >= 0.8, (rho, vals)
+
+
+def test_the_align_catalogue_the_planner_reads_names_every_aligner():
+    from orca.align.catalog import TRAINS_EMBEDDER
+    from orca.align.distances import ALIGNERS
+
+    assert TRAINS_EMBEDDER == {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
