@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ..spec.jobs import JobSettings, job_extras, resolve_job
+from ..spec.jobs import IDENTITY, JobSettings, job_extras, resolve_job
 from ..spec.tasks import find_task_files, load_task
 
 # Where each job writes, relative to the results / cache folder: the rules' outputs and the table's inputs.
@@ -124,8 +124,6 @@ class Grid:
 
     def job_of(self, stage: str, wildcards) -> JobSettings:
         """:meth:`job` for a rule's wildcards (``seed`` as a number)."""
-        from ..spec.jobs import IDENTITY
-
         ident = {k: wildcards[k] for k in IDENTITY[stage]}
         if "seed" in ident:
             ident["seed"] = int(ident["seed"])

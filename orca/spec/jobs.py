@@ -4,8 +4,8 @@ A job of any stage (fetch, prepare, standin, sources, align, refine, baseline, r
 JSON-serialisable document, :class:`JobSettings`::
 
     {"format": "orca-job/1",
-     "settings": {"stage": "refine", "mode": "real",                    # hashed: the job's cache key
-                  "job": {"task": "iris", "backbone": "minilm-l6", "method": "l2", "protocol": "clean", "seed": 0},
+     "job": {"task": "iris", "backbone": "minilm-l6", "method": "l2", "protocol": "clean", "seed": 0},
+     "settings": {"stage": "refine", "mode": "real",                    # hashed: the job's settings key
                   "task": {<the resolved task-file sections the stage reads, and nothing else>},
                   ...stage extras (a body's weights location, the code version, a report's options)},
      "labels": {"name": "iris", "title": ..., "suite": ..., "published": [...]},  # not hashed: names only
@@ -19,6 +19,8 @@ nothing from the task file; a section the stage does not depend on is not there 
 (``orca.spec.tasks.Task`` raises naming it). ``mode`` (``real`` or ``rehearsal``) is a setting like any other,
 so a rehearsal's result never shares a cache key with a real one. :func:`JobSettings.from_json` recomputes the
 hash and refuses a document whose hash differs from the one the planner wrote (or the rule passed).
+The job's identity (its rule's wildcards, also its output path) is not hashed: the seeds of one grid cell
+share their settings hash, which is how a table checks that its seeds ran with the same settings.
 """
 from __future__ import annotations
 
@@ -120,13 +122,14 @@ def resolve_job(stage: str, identity: dict, mode: str = "real", task=None, extra
     keys = IDENTITY[stage]
     if set(identity) != set(keys):
         raise JobSettingsError(f"a {stage} job is named by {', '.join(keys)}; got {', '.join(sorted(identity))}")
-    settings = {"stage": stage, "mode": mode, "job": {k: identity[k] for k in keys}}
+    settings = {"stage": stage, "mode": mode}
     if task is not None:
         settings["task"] = cut(task.spec, TASK_PATHS[stage])
     settings.update(extra or {})
     settings = _jsonable(settings)
     labels = _jsonable({k: task.spec.get(k) for k in LABELS}) if task is not None else {}
-    return JobSettings(settings, labels, str(task.path) if task is not None else None, settings_hash(settings))
+    return JobSettings(_jsonable({k: identity[k] for k in keys}), settings, labels,
+                       str(task.path) if task is not None else None, settings_hash(settings))
 
 
 #: ``cache_key`` values: what a job's settings hash names (README: Caching).
@@ -150,6 +153,7 @@ def job_extras(stage: str, weights: str | None = None, code: bool = False) -> di
 @dataclass(frozen=True)
 class JobSettings:
     """One job's resolved settings document (see the module docstring)."""
+    job: dict  # the job's identity: its task, backbone, method, protocol, seed (those its stage has)
     settings: dict
     labels: dict
     task_file: str | None
@@ -167,11 +171,6 @@ class JobSettings:
     def rehearsal(self) -> bool:
         return self.settings["mode"] == "rehearsal"
 
-    @property
-    def job(self) -> dict:
-        """The job's identity: its task, backbone, method, protocol, seed (those its stage has)."""
-        return self.settings["job"]
-
     def get(self, key: str, default=None):
         """A stage extra setting (e.g. ``body_source``)."""
         return self.settings.get(key, default)
@@ -187,13 +186,13 @@ class JobSettings:
                          self.task_file, sections=_sections(self.stage))
 
     def to_json(self) -> dict:
-        return copy.deepcopy({"format": FORMAT, "settings": self.settings, "labels": self.labels,
+        return copy.deepcopy({"format": FORMAT, "job": self.job, "settings": self.settings, "labels": self.labels,
                               "task_file": self.task_file, "settings_hash": self.settings_hash})
 
     def dumps(self) -> str:
         """The document as the rule passes it (one line of JSON; nothing is copied on the way)."""
-        doc = {"format": FORMAT, "settings": self.settings, "labels": self.labels, "task_file": self.task_file,
-               "settings_hash": self.settings_hash}
+        doc = {"format": FORMAT, "job": self.job, "settings": self.settings, "labels": self.labels,
+               "task_file": self.task_file, "settings_hash": self.settings_hash}
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -201,12 +200,16 @@ class JobSettings:
                   where: str = "--job") -> JobSettings:
         """The document ``doc`` (from :meth:`to_json`); JobSettingsError when it is not one, is for another stage,
         or its settings do not hash to its own ``settings_hash`` or to ``expected_hash`` (what the rule planned)."""
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("settings"), dict):
+        if (not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("settings"), dict)
+                or not isinstance(doc.get("job"), dict)):
             raise JobSettingsError(f"{where}: not a job settings document ({FORMAT}); let the workflow write it, or "
                                    "run the stage with --task and its options instead of --job")
-        job = cls(doc["settings"], doc.get("labels") or {}, doc.get("task_file"), doc.get("settings_hash"))
+        job = cls(doc["job"], doc["settings"], doc.get("labels") or {}, doc.get("task_file"), doc.get("settings_hash"))
         if stage is not None and job.stage != stage:
             raise JobSettingsError(f"{where}: the document is a {job.stage} job's, not a {stage} job's")
+        if job.stage not in IDENTITY or set(job.job) != set(IDENTITY[job.stage]):
+            raise JobSettingsError(f"{where}: a {job.stage} job is named by {', '.join(IDENTITY.get(job.stage, ()))}; "
+                                   f"the document names {', '.join(sorted(job.job))}")
         computed = settings_hash(job.settings)
         for name, want in (("its own settings_hash", job.settings_hash), ("the planned --settings-hash", expected_hash)):
             if want is not None and want != computed:

@@ -194,6 +194,15 @@ def test_a_stage_cannot_read_a_section_its_settings_leave_out(plain):
         align.task.refine  # noqa: B018
 
 
+def test_the_seeds_of_one_cell_share_their_settings_and_other_cells_need_not(plain):
+    """The table's check that a cell's seeds ran with one settings hash needs the identity out of the hash."""
+    wild = {"task": "iris", "backbone": "minilm-l6", "method": "l2", "protocol": "clean"}
+    seeds = [plain.job_of("refine", {**wild, "seed": s}) for s in ("0", "1", "2")]
+    assert len({j.settings_hash for j in seeds}) == 1 and [j.job["seed"] for j in seeds] == [0, 1, 2]
+    other = plain.job_of("refine", {**wild, "protocol": "original", "seed": "0"})
+    assert other.job["protocol"] == "original"
+
+
 def test_rehearsal_is_a_setting_and_never_shares_a_key_with_a_real_run(plain):
     rehearsal = grid({}, rehearsal=True)
     for stage, job in jobs_of(rehearsal, "iris").items():
