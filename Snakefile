@@ -11,7 +11,16 @@ from snakemake.utils import min_version
 min_version("8.10")
 
 
-configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+# This workflow's own folder, also when another workflow imports it as a module (README: Reuse as a module):
+# `workflow.basedir` is then the importer's folder. The defaults below and the project's task files are found
+# from here. A module's `configfile:` is skipped when the importer passes `config: config`.
+ORCA_DIR = workflow.current_basedir.get_path_or_uri(secret_free=False)
+ORCA_LOCAL = os.path.isdir(ORCA_DIR)  # False when imported from a hosting provider: github(...) in `module`
+DEFAULT_CONFIG = (os.path.join(ORCA_DIR, "config", "config.yaml") if ORCA_LOCAL
+                  else workflow.source_path("config/config.yaml"))
+
+
+configfile: DEFAULT_CONFIG
 
 
 report: "workflow/report/workflow.rst"
@@ -24,6 +33,7 @@ rule all:
     default_target: True
     input:
         [table_outputs(name) for name in config["targets"]],
+        [list(resource_outputs(name).values()) for name in config["targets"]],
 
 
 include: "workflow/rules/data.smk"

@@ -8,6 +8,9 @@
   orca refine   --task T --backbone B --method M --seed S [--embedder D/embedder.pt] --out R.json [--body random]
   orca baseline --task T --method xgboost --seed S --out R.json
   orca report   --table NAME RUN.json ...  aggregate runs into results/NAME.csv and reports/NAME.*
+  orca bundle   NAME [--configfile F]        one archive of table NAME: its files, records, settings, environment
+  orca verify   BUNDLE                       check a bundle's checksums and rebuild its table from its records
+  orca export mlflow [--tracking-uri URI] [NAME | RUN.json ...]   run records -> MLflow runs (optional extra)
 
 Every stage runs one job from one resolved settings document (orca.spec.jobs): the workflow plans it and
 passes ``--job DOC --settings-hash H`` (the job refuses a document that does not hash to H); by hand, the
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_CACHE = os.environ.get("ORCA_CACHE_DIR", ".cache/orca")
@@ -108,6 +112,8 @@ def _body_opt(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orca", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--usage-out", metavar="JSON", help="first, before the command: write what the job used "
+                        "(peak RSS, CPU and wall seconds, exit status; orca.runtime.usage) to JSON (the rules pass it)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tasks", help="list task files")
@@ -174,8 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", default="null",
                    help='JSON: average improvement over a method per task group, e.g. \'{"improvement_over": '
                         '"xgboost", "groups": {"all": {"tasks": ["iris", "wine"]}}}\' (a table\'s config `summary`)')
+    p.add_argument("--missing", default=None, metavar="JSON",
+                   help="a partly failed table: its missing cells (orca.plan.failures, written by the workflow's "
+                        "onerror handler); each is listed in the table instead of being dropped")
     p.add_argument("runs", nargs="+", help="result JSON files")
 
+    from .export.cli import add_export_parser
+    from .report.bundle_cli import add_bundle_parsers
+
+    add_bundle_parsers(sub)
+    add_export_parser(sub)
     return parser
 
 
@@ -274,12 +288,46 @@ def main(argv: list[str] | None = None) -> int:
     of a local run) is the job handed to it (orca/runtime/warm_client.py): forking from a process with torch &
     co. imported saves ~5 s per job (a default-table run: 723 s with it, 1,352 s without; README)."""
     argv = sys.argv[1:] if argv is None else argv
+    from .runtime.usage import split_usage_arg
+
+    usage_out, argv = split_usage_arg(argv)  # `orca --usage-out PATH CMD ...` (the rules pass it)
     if os.environ.get("ORCA_WORKER"):
         from .runtime.warm_client import forward_to_worker
 
         forwarded = forward_to_worker(argv)
         if forwarded is not None:
-            return forwarded
+            code, used = forwarded
+            if usage_out and used:
+                _write_usage(usage_out, used, argv, code, "warm worker (the job's forked process)")
+            return code
+    if not usage_out:
+        return _run(argv)
+    started = time.time()
+    code = 1
+    try:
+        code = _run(argv)
+    except SystemExit as stop:  # argparse: a usage error (2) or --help (0)
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        raise
+    finally:
+        from .runtime.usage import self_usage
+
+        _write_usage(usage_out, self_usage(started), argv, code, "in-process")
+    return code
+
+
+def _write_usage(path: str, used: dict, argv: list[str], code: int, where: str) -> None:
+    """The job's measured use (orca.runtime.usage) to ``path``; a failure to write it never fails the job."""
+    from .runtime.usage import write_usage
+
+    try:
+        write_usage(path, used, argv, code, where)
+    except OSError as err:
+        print(f"orca: could not write --usage-out {path}: {err}", file=sys.stderr)
+
+
+def _run(argv: list[str]) -> int:
+    """Parse and run one command in this process."""
     args = build_parser().parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):  # progress lines reach a log file (or a tee) as they are written
         sys.stdout.reconfigure(line_buffering=True)
@@ -431,18 +479,42 @@ def _cmd_report(args) -> int:
                "published": args.published}
     job = job_of(args, "report", {"report": options})
     opts = job.get("report")
+    missing = None
+    if args.missing:
+        from .report.missing import read_missing
+
+        missing = read_missing(args.missing)
     written = build_report([Path(r) for r in args.runs], job.job["table"], Path(args.results_dir),
                            Path(args.reports_dir), Path(opts["published"]) if opts["published"] else None,
                            score=opts["score"], summary=opts["summary"], reference=opts["reference"],
-                           rehearsal=job.rehearsal)
+                           rehearsal=job.rehearsal, missing=missing)
     for path in (written.values() if isinstance(written, dict) else written):
         print(f"wrote {path}")
     return 0
 
 
+def _cmd_bundle(args) -> int:
+    from .report.bundle_cli import run_bundle
+
+    return run_bundle(args)
+
+
+def _cmd_verify(args) -> int:
+    from .report.bundle_cli import run_verify
+
+    return run_verify(args)
+
+
+def _cmd_export(args) -> int:
+    from .export.cli import run_export
+
+    return run_export(args)
+
+
 COMMANDS = {"tasks": _cmd_tasks, "prepare": _cmd_prepare, "standin": _cmd_standin, "fetch": _cmd_fetch,
             "sources": _cmd_sources,
-            "align": _cmd_align, "refine": _cmd_refine, "baseline": _cmd_baseline, "report": _cmd_report}
+            "align": _cmd_align, "refine": _cmd_refine, "baseline": _cmd_baseline, "report": _cmd_report,
+            "bundle": _cmd_bundle, "verify": _cmd_verify, "export": _cmd_export}
 
 
 if __name__ == "__main__":

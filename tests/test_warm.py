@@ -129,6 +129,22 @@ def test_every_job_the_rules_start_goes_to_the_worker_except_the_report():
     from orca.runtime.warm_client import WARM_COMMANDS
 
     rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
-    called = {m for f in rules.glob("*.smk") for m in re.findall(r'"orca (\w+)', f.read_text())}
+    command = re.compile(r'"orca (?:--usage-out \S+ )?(\w+)')  # the rules measure their jobs (--usage-out)
+    called = {m for f in rules.glob("*.smk") for m in command.findall(f.read_text())}
     assert called - {"report"} <= WARM_COMMANDS, called - WARM_COMMANDS
     assert {"standin", "fetch", "prepare", "align", "refine", "baseline", "sources"} <= called
+
+
+def test_usage_out_reports_the_forked_jobs_use_not_the_clients(warm):
+    """Under the worker, --usage-out holds the job's own figures (os.wait4 of the forked job): its peak RSS includes
+    the preloaded torch (hundreds of MB), which the thin client never imports."""
+    root, e, _ = warm
+    usage_file = root / "warm-usage.json"
+    out = root / "warm-usage-run.json"
+    cmd = orca_cmd(root, "refine", out)
+    cmd[3:3] = ["--usage-out", str(usage_file)]  # `python -m orca --usage-out F refine ...`
+    run(cmd, e)
+    used = json.loads(usage_file.read_text())
+    assert used["measured"].startswith("warm worker") and used["exit_code"] == 0 and used["command"] == "refine"
+    assert used["max_rss_mb"] > 200, used  # torch is in the job's process
+    assert used["cpu_s"] > 0 and used["wall_s"] > 0

@@ -14,6 +14,20 @@ from ..spec.tasks import find_task_files, load_task
 RUN_PATH = "runs/{task}/{backbone}/{method}/{protocol}/seed{seed}.json"
 BASELINE_PATH = "baselines/{task}/{method}/seed{seed}.json"
 ALIGN_DIR = "align/{task}/{backbone}/{method}/{protocol}/seed{seed}"
+#: Per job of each measured stage: ``<results>/benchmarks/<JOB_PATH>.tsv`` (Snakemake's ``benchmark:``),
+#: ``<results>/benchmarks/<JOB_PATH>.usage.json`` (the job's own figures, orca.runtime.usage) and
+#: ``<logs>/<JOB_PATH>.log``.
+JOB_PATHS = {
+    "sources": "sources/{backbone}",
+    "align": "align/{task}/{backbone}/{method}/{protocol}/seed{seed}",
+    "refine": "refine/{task}/{backbone}/{method}/{protocol}/seed{seed}",
+    "baseline": "baseline/{task}/{method}/seed{seed}",
+}
+#: What the jobs that do not read their task's ``resources`` ask for (attempt 1; retries ask for more).
+FIXED_RESOURCES = {
+    "sources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0},
+    "baseline": {"mem_mb": 2000, "runtime_min": 30, "gpus": 0},
+}
 
 
 class ConfigError(ValueError):
@@ -170,3 +184,39 @@ class Grid:
                  for task in t["tasks"] for m in t.get("baselines", []) for s in t["seeds"]
                  if self.task(task).output.kind in ("classification", "regression")]
         return runs
+
+    def requested(self, stage: str, task: str | None = None) -> dict:
+        """What one job asks the scheduler for at its first attempt: {mem_mb, runtime_min, gpus}. Align and
+        refine read their task file's ``resources``; sources and baselines ask for ``FIXED_RESOURCES``."""
+        if stage in FIXED_RESOURCES:
+            return dict(FIXED_RESOURCES[stage])
+        r = self.task(task).resources
+        return {"mem_mb": r.mem_mb, "runtime_min": r.runtime_min, "gpus": r.gpus}
+
+    def table_jobs(self, table: str) -> list[dict]:
+        """Every measured job one table needs (sources, align, refine, baseline), each as
+        {stage, identity, path (its ``JOB_PATHS`` entry, formatted), requested}: the rows of its resource table."""
+        t = self.config["tables"][table]
+        jobs: dict[str, dict] = {}
+
+        def add(stage: str, **identity) -> None:
+            path = JOB_PATHS[stage].format(**identity)
+            if path not in jobs:
+                jobs[path] = {"stage": stage, "identity": identity, "path": path,
+                              "requested": self.requested(stage, identity.get("task"))}
+
+        methods = list(t["aligners"]) + list(t.get("controls", []))
+        for task in t["tasks"]:
+            for bb in self.backbones_for(table, task):
+                for m in methods:
+                    for pr in self.protocols_for(table):
+                        for s in t["seeds"]:
+                            if self.trains_embedder(m):
+                                add("sources", backbone=bb)
+                                add("align", task=task, backbone=bb, method=m, protocol=pr, seed=s)
+                            add("refine", task=task, backbone=bb, method=m, protocol=pr, seed=s)
+            if self.task(task).output.kind in ("classification", "regression"):
+                for m in t.get("baselines", []):
+                    for s in t["seeds"]:
+                        add("baseline", task=task, method=m, seed=s)
+        return list(jobs.values())

@@ -4,8 +4,10 @@
 comparison with ``none`` (``aggregate.summarise``, ``compare``), puts published numbers beside ours
 (``aggregate.join_published``) and writes, for table NAME:
 
-- ``results/NAME.csv`` (one row per cell), ``reports/NAME.{md,tex,html}`` (the table and the across-tasks
-  section), ``reports/NAME.{png,pdf}`` (per-task point plots);
+- ``results/NAME.csv`` (one row per cell), ``reports/NAME.{md,tex,html}`` (the table in the paper's layout,
+  methods x tasks per protocol, ``wide``; and the across-tasks section), ``reports/NAME_long.{md,tex}`` (the
+  appendix: the long form, one row per task x backbone x method x protocol, as the CSV), ``reports/NAME.{png,pdf}``
+  (per-task point plots);
 - ``results/NAME_ranks.csv`` (mean rank, win/tie/loss vs ``none`` and ``xgboost``),
   ``results/NAME_profile.csv`` and ``reports/NAME_profile.{png,pdf}`` (performance profiles; ``profiles``);
 - when the runs of one stage come from different code versions, a note naming them (``versions.version_note``)
@@ -29,6 +31,7 @@ def report_targets(table: str, results_dir: Path, reports_dir: Path, summary: bo
     targets = {"csv": res / f"{table}.csv", "ranks_csv": res / f"{table}_ranks.csv",
                "profile_csv": res / f"{table}_profile.csv"}
     targets |= {k: rep / f"{table}.{k}" for k in ("md", "tex", "html", "png", "pdf")}
+    targets |= {f"{k}_long": rep / f"{table}_long.{k}" for k in ("md", "tex")}  # the long form (appendix)
     targets |= {f"profile_{k}": rep / f"{table}_profile.{k}" for k in ("png", "pdf")}
     if summary:
         targets["summary_csv"] = res / f"{table}_summary.csv"
@@ -37,22 +40,30 @@ def report_targets(table: str, results_dir: Path, reports_dir: Path, summary: bo
 
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
                  published_csv: Path | None, score: str = "selected",
-                 summary: dict | None = None, reference: str = "none", rehearsal: bool = False) -> dict[str, Path]:
+                 summary: dict | None = None, reference: str = "none", rehearsal: bool = False,
+                 missing: dict | None = None) -> dict[str, Path]:
     """Aggregate the runs of ``table`` and write the files of :func:`report_targets`.
 
     Run files whose ``table`` differs are ignored (a file without ``table`` counts as this
     table); none left is an error. ``summary``: the table's config ``summary`` entry
     (``{"improvement_over": method, "groups": {...}}``, see ``summary.build_summary``) or None.
     ``reference``: the method every other one is paired with (naive fine-tuning, ``none``). ``rehearsal``
-    (the report job's mode): every output is marked and every run must be a rehearsal's. Returns ``{kind: written path}``.
+    (the report job's mode): every output is marked and every run must be a rehearsal's. ``missing``: a partly
+    failed table's missing cells (``orca.plan.failures.missing_cells``), listed in every output (``missing``).
+    Returns ``{kind: written path}``.
     """
     from ..rehearsal.marking import check_runs, mark_frame, title
     from ..runtime.process import atomic_write_bytes
     from .aggregate import join_published, load_published, load_runs, summarise  # pandas: not for report_targets
+    import pandas as pd
+
     from .html import to_html
+    from .missing import failed_rows, missing_latex_note, missing_markdown, partial_title
     from .plots import render_figure, render_profile
     from .profiles import across_latex, across_markdown, profile_curves, performance_ratios, rank_table
-    from .tables import to_csv_text, to_latex, to_markdown
+    from .tables import long_latex, long_markdown, to_csv_text, to_latex, to_markdown
+    from .wide import wide_blocks
+    from .versions import with_latex_note
 
     check_runs(run_files, rehearsal)  # rehearsal and real runs never share a table
     runs = load_runs(run_files, default_table=table)
@@ -66,14 +77,24 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     curves = profile_curves(performance_ratios(ours))
 
     # render everything before writing anything
-    shown = title(table, rehearsal)  # marked in a rehearsal (orca.rehearsal.marking)
-    texts = {"csv": to_csv_text(mark_frame(summ, rehearsal)), "md": to_markdown(summ, shown, across_markdown(ranks)),
-             "tex": to_latex(summ, shown, across_latex(ranks, table)),
+    shown = title(table, rehearsal) + partial_title(missing)  # marked in a rehearsal (orca.rehearsal.marking)
+    blocks = wide_blocks(summ, runs, score, published)  # the paper's layout: methods x tasks, per protocol
+    texts = {"csv": to_csv_text(mark_frame(summ, rehearsal)),
+             "md": to_markdown(summ, shown, across_markdown(ranks), blocks=blocks, long_file=f"{table}_long.md"),
+             "tex": to_latex(summ, shown, across_latex(ranks, table), blocks=blocks, long_file=f"{table}_long.tex",
+                             name=table),
+             "md_long": long_markdown(summ, shown), "tex_long": long_latex(summ, shown, table),
              "ranks_csv": to_csv_text(mark_frame(ranks, rehearsal)),
              "profile_csv": to_csv_text(mark_frame(curves, rehearsal))}
     if summary is not None:
         texts.update(_summary_texts(ours, table, summary, published, texts, rehearsal))
-    texts["md"], texts["tex"] = _with_version_note(list(runs["path"]), texts["md"], texts["tex"])
+    for md, tex in (("md", "tex"), ("md_long", "tex_long")):
+        texts[md], texts[tex] = _with_version_note(list(runs["path"]), texts[md], texts[tex])
+    if missing and missing["missing"]:  # a partial table lists its missing cells (orca.report.missing)
+        texts["csv"] = to_csv_text(mark_frame(pd.concat([summ, failed_rows(missing, table)], ignore_index=True),
+                                              rehearsal))
+        texts["md"] += missing_markdown(missing)
+        texts["tex"] = with_latex_note(texts["tex"], missing_latex_note(missing, table))
     texts["html"] = to_html(texts["md"], shown)
     figs = render_figure(summ, runs, shown)
     payload = {k: v.encode("utf-8") for k, v in texts.items()} | figs

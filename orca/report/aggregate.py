@@ -21,7 +21,8 @@ from .groups import GROUP_KEYS, NO_BACKBONE, competition_groups  # noqa: F401 - 
 
 __all__ = [
     "GROUP_KEYS", "SCORES", "METRIC_TO_PUBLISHED", "DEFAULT_METHOD_MAP", "SUMMARY_COLUMNS",
-    "load_runs", "summarise", "load_published", "join_published", "protocol_comparison",
+    "metric_label", "published_metric_label", "load_runs", "summarise", "load_published", "join_published",
+    "protocol_comparison",
 ]
 
 SCORES = ("test_at_best_val", "test_last_epoch", "best_val", "best_epoch", "test_best_epoch_original")
@@ -40,6 +41,26 @@ METRIC_TO_PUBLISHED: dict[str, str] = {
     "nrmse": "nRMSE",
     "mae8": "MAE8",
 }
+
+
+
+def metric_label(metric: str, display: str | None = None) -> str:
+    """The one label a metric carries in every table: its display name in ``orca.evaluation.metrics``
+    (``METRICS``, e.g. ``1 - AUROC``); ``display`` (else the name) for a metric outside that registry."""
+    from ..evaluation.metrics import METRICS
+
+    known = METRICS.get(metric)
+    return known.display if known is not None else (display or metric)
+
+
+def published_metric_label(published: str) -> str:
+    """The label of a published.csv metric string in our tables: the :func:`metric_label` of the metrics that
+    :data:`METRIC_TO_PUBLISHED` maps to it (``1-AUROC`` -> ``1 - AUROC``), else the string itself."""
+    labels = {metric_label(m) for m, p in METRIC_TO_PUBLISHED.items() if p == published}
+    if len(labels) > 1:  # two different quantities printed alike: no label can stand for both
+        raise ValueError(f"published metric {published!r} maps to several labels: {sorted(labels)}")
+    return labels.pop() if labels else published
+
 
 # our method name -> the paper's method name, used when a run's published_key has no "method".
 # ORCA's default aligner is OTDD with the exact label distance; the frozen-body control is the paper's FPT row.
@@ -228,9 +249,13 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
     ``diff_vs_published = mean - published_value``.
     Every published row of a referenced (table, task) that no run matched is appended with an
     empty ``mean`` (``row_kind = "published_only"``). Output columns: :data:`SUMMARY_COLUMNS`.
+    ``metric_display`` is one label per metric, ours and the paper's alike: :func:`metric_label` of a run row's
+    metric, :func:`published_metric_label` of a published row's (published.csv writes ``1-AUROC``, our
+    metrics ``1 - AUROC``: one task's rows would otherwise carry two labels).
     """
     method_map = dict(DEFAULT_METHOD_MAP if method_map is None else method_map)
     s = summ.copy()
+    s["metric_display"] = [metric_label(m, d) for m, d in zip(s["metric"], s["metric_display"])]
     s["row_kind"] = "run"
     for c in ("published_value", "diff_vs_published"):
         s[c] = np.nan
@@ -299,7 +324,7 @@ def _published_only_rows(s: pd.DataFrame, published: pd.DataFrame, used: set) ->
             extra.append({
                 "table": ref["table"], "task": ref["task"], "task_title": ref["task_title"],
                 "backbone": "", "method": p["method"], "protocol": "", "metric": ref["metric"],
-                "metric_display": p["metric"], "higher_is_better": bool(p["higher_is_better"]),
+                "metric_display": published_metric_label(p["metric"]), "higher_is_better": bool(p["higher_is_better"]),
                 "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
                 "best": False, "ci95_t_low": np.nan, "ci95_t_high": np.nan, "paired_reference": "",
                 "paired_diff": np.nan, "paired_ci95_t_low": np.nan, "paired_ci95_t_high": np.nan, "paired_n": 0,

@@ -120,11 +120,16 @@ def make_profile_figure(curves: pd.DataFrame, table: str) -> Figure:
     return fig
 
 
+#: per-format file metadata: the PDF's creation date left out, so the same table gives the same bytes (a results
+#: bundle's ``orca verify`` compares them; PNG carries only the matplotlib version)
+METADATA = {"png": None, "pdf": {"CreationDate": None}}
+
+
 def _to_bytes(fig: Figure) -> dict[str, bytes]:
     out = {}
     for fmt in ("png", "pdf"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=150)
+        fig.savefig(buf, format=fmt, dpi=150, metadata=METADATA[fmt])
         out[fmt] = buf.getvalue()
     return out
 

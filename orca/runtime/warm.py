@@ -30,6 +30,7 @@ import tempfile
 import time
 import traceback
 
+from .usage import usage_of
 from .warm_client import FORWARDED_SIGNALS, HEADER, available
 
 #: Imported once by the worker; any that is not installed is skipped.
@@ -186,10 +187,12 @@ def _refusal(request: dict, worker_env: dict[str, str]) -> str | None:
 
 
 def _supervise(conn: socket.socket, request: dict, fds: list[int]) -> None:
-    """Fork the job, tell the client its pid, and report its exit status (negative: killed by that signal).
+    """Fork the job, tell the client its pid, and report its exit status (negative: killed by that signal) with
+    what it used (``os.wait4``'s rusage of the job alone, orca.runtime.usage).
     A client that goes away sends the job SIGTERM (it checkpoints and exits)."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    started = time.time()
     pid = os.fork()
     if pid == 0:
         conn.close()
@@ -207,9 +210,10 @@ def _supervise(conn: socket.socket, request: dict, fds: list[int]) -> None:
                 _log(f"job {pid}: its client is gone; sending SIGTERM")
                 os.kill(pid, signal.SIGTERM)
                 break
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        _pid, status, rusage = os.wait4(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
         _log(f"job {pid} ended: exit status {code}")
-        _send(conn, {"exit": code})
+        _send(conn, {"exit": code, "usage": usage_of(rusage, time.time() - started)})
     except OSError:
         pass
     finally:

@@ -3,7 +3,7 @@
 The CLI calls :func:`forward_to_worker` first; it imports nothing of ``orca`` (the worker depends on the
 CLI, never the reverse). The request: argv, working folder, umask and environment as JSON after a 4-byte
 length, with stdin/stdout/stderr passed as file descriptors (SCM_RIGHTS); replies are JSON lines
-(``{"pid": N}`` then ``{"exit": code}``, or ``{"refused": why}``).
+(``{"pid": N}`` then ``{"exit": code, "usage": {...}}``, or ``{"refused": why}``).
 """
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def available() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
 
 
-def forward_to_worker(argv: list[str]) -> int | None:
-    """Run ``orca argv`` in the worker named by $ORCA_WORKER; its exit status, or None to run it here instead."""
+def forward_to_worker(argv: list[str]) -> tuple[int, dict | None] | None:
+    """Run ``orca argv`` in the worker named by $ORCA_WORKER: (its exit status, what it used as the supervisor
+    measured it, orca.runtime.usage.usage_of), or None to run it here instead."""
     path = os.environ.get("ORCA_WORKER")
     if not path or not available() or os.environ.get("ORCA_IN_WORKER") or not argv or argv[0] not in WARM_COMMANDS:
         return None
@@ -56,8 +57,9 @@ def forward_to_worker(argv: list[str]) -> int | None:
         return _wait_for_job(first["pid"], replies)
 
 
-def _wait_for_job(pid: int, replies) -> int:
-    """Forward signals to the job ``pid`` until the supervisor reports its exit status (shell convention)."""
+def _wait_for_job(pid: int, replies) -> tuple[int, dict | None]:
+    """Forward signals to the job ``pid`` until the supervisor reports its exit status (shell convention) and
+    what it used."""
     def forward(signum, _frame):
         try:
             os.kill(pid, signum)
@@ -69,9 +71,10 @@ def _wait_for_job(pid: int, replies) -> int:
     line = replies.readline()
     if not line:
         print("orca: the warm worker's job ended without an exit status (the worker was killed?)", file=sys.stderr)
-        return 1
-    code = json.loads(line)["exit"]
-    return code if code >= 0 else 128 - code
+        return 1, None
+    reply = json.loads(line)
+    code = reply["exit"]
+    return (code if code >= 0 else 128 - code), reply.get("usage")
 
 
 def start_worker(socket_path: str, log_path: str, parent: int) -> subprocess.Popen:

@@ -161,7 +161,8 @@ def test_build_report_end_to_end(tmp_path, pub_csv):
     paths.append(write_run(tmp_path / "runs", "other", "iris", "otdd-exact", 0, 0.9))
     out = build_report(paths, "default", tmp_path / "results", tmp_path / "reports", pub_csv)
     assert set(out) == {"csv", "md", "tex", "html", "png", "pdf", "ranks_csv", "profile_csv", "profile_png",
-                        "profile_pdf"}
+                        "profile_pdf", "md_long", "tex_long"}
+    assert out["md_long"] == tmp_path / "reports" / "default_long.md"
     for p in out.values():
         assert p.exists() and p.stat().st_size > 0
     assert out["csv"] == tmp_path / "results" / "default.csv"
@@ -189,7 +190,12 @@ def test_build_report_end_to_end(tmp_path, pub_csv):
     assert "0,1,2" in tex
 
     md = out["md"].read_text()
-    assert "**0.02 [-0.00484, 0.0448]**" in md and "| Task" in md and "0.28" in md
+    assert "**0.02 [-0.00484, 0.0448]**" in md and "| Method" in md and "0.28" in md
+    # the long form is the appendix: one row per task x backbone x method x protocol, Δ vs none and the paper
+    long_md, long_tex = out["md_long"].read_text(), out["tex_long"].read_text()
+    assert "| Task" in long_md and "Δ vs none [95% t CI]" in long_md and "Paper method" in long_md
+    assert "**0.02 [-0.00484, 0.0448]**" in long_md and r"\label{tab:default-long}" in long_tex
+    assert r"\textbf{0.02 [-0.00484, 0.0448]}" in long_tex and r"\toprule" in long_tex
 
 
 def test_build_report_without_published(tmp_path):
@@ -272,11 +278,21 @@ def test_markdown_puts_the_protocols_side_by_side(tmp_path):
     clean = [write_run(tmp_path, "default", "iris", "otdd-exact", s, v) for s, v in enumerate([0.02, 0.04])]
     original = [_original_run(tmp_path, "otdd-exact", s, b, b) for s, b in enumerate([0.01, 0.02])]
     build_report(clean + original, "default", tmp_path / "results", tmp_path / "reports", None)
+    # the main view: one table per protocol, then original - clean per method and task
     md = (tmp_path / "reports" / "default.md").read_text()
+    assert md.index("## Protocol original") < md.index("## Protocol clean") < md.index("## Protocols side by side")
     section = md.split("## Protocols side by side")[1]
+    row = next(line for line in section.splitlines() if line.startswith("| otdd-exact"))
+    assert [c.strip() for c in row.strip("|").split("|")] == ["otdd-exact", "-0.015"]
+    tex = (tmp_path / "reports" / "default.tex").read_text()
+    assert r"\label{tab:default}" in tex and r"\label{tab:default-clean}" in tex
+    assert r"\label{tab:default-protocols}" in tex and "otdd-exact & -0.015" in tex
+    # the long form keeps every number of the comparison
+    long_md = (tmp_path / "reports" / "default_long.md").read_text()
+    section = long_md.split("## Protocols side by side")[1]
     row = next(line for line in section.splitlines() if line.startswith("| iris"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5:7] == ["0.015", "0.03"] and cells[8] == "-0.015"  # original, clean, original - clean
     assert set(pd.read_csv(tmp_path / "results" / "default.csv")["protocol"]) == {"original", "clean"}
-    tex = (tmp_path / "reports" / "default.tex").read_text()
-    assert r"\label{tab:default-protocols}" in tex and "0.015 & 0.03 &  & -0.015" in tex
+    long_tex = (tmp_path / "reports" / "default_long.tex").read_text()
+    assert r"\label{tab:default-long-protocols}" in long_tex and "0.015 & 0.03 &  & -0.015" in long_tex

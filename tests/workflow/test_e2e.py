@@ -95,7 +95,7 @@ def test_refine_setting_reruns_only_refine_and_tables(finished_run):
     tmp, _ = finished_run
     changed = tiny_config(tmp, overrides={"align": {"epochs": 2, "maxsamples": 16}, "refine": {"epochs": 2}})
     jobs = planned_jobs(snakemake(tmp, changed, "-n"))
-    assert jobs == {"refine": 6, "table_smoke": 1, "all": 1}  # 2 tasks x (none, otdd-gaussian, frozen-body)
+    assert jobs == {"refine": 6, "table_smoke": 1, "resources_smoke": 1, "all": 1}  # 2 tasks x (none, otdd-gaussian, frozen-body)
 
 
 def test_align_setting_reruns_align_and_what_follows(finished_run):
@@ -103,7 +103,7 @@ def test_align_setting_reruns_align_and_what_follows(finished_run):
     changed = tiny_config(tmp, overrides={"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 1}})
     jobs = planned_jobs(snakemake(tmp, changed, "-n"))
     # only the aligned cells: 'none' and the controls need no embedder, baselines depend on neither
-    assert jobs == {"align": 2, "refine": 2, "table_smoke": 1, "all": 1}
+    assert jobs == {"align": 2, "refine": 2, "table_smoke": 1, "resources_smoke": 1, "all": 1}
 
 
 def test_unknown_aligner_fails_before_any_job(tmp_path):
@@ -130,3 +130,17 @@ def test_a_table_runs_both_protocols_side_by_side(tmp_path):
     assert table.loc["original", "mean"] == pytest.approx(runs["original"]["scores"]["test_best_epoch_original"])
     assert table.loc["clean", "mean"] == pytest.approx(runs["clean"]["scores"]["test_at_best_val"])
     assert "Protocols side by side" in (tmp_path / "reports" / "both.md").read_text()
+
+
+def test_the_resource_table_measures_every_job(finished_run):
+    """results/smoke_resources.csv: one row per sources/align/refine/baseline job, each measured; under the warm
+    worker the job's own peak (torch imported: hundreds of MB) is above the thin client's that Snakemake sees."""
+    tmp, _ = finished_run
+    res = pd.read_csv(tmp / "results" / "smoke_resources.csv")
+    assert res.groupby("stage").size().to_dict() == {"align": 2, "baseline": 2, "refine": 6, "sources": 1}
+    assert (res["status"] == "done").all() and res["wall_s"].gt(0).all() and res["used_mem_mb"].gt(0).all()
+    refine = res[res.stage == "refine"]
+    assert refine["measured"].str.startswith("warm worker").all()
+    assert (refine["job_max_rss_mb"] > 200).all() and (refine["used_mem_mb"] >= refine["snakemake_max_rss_mb"]).all()
+    assert (refine["requested_mem_mb"] > 0).all()
+    assert "# Resource use: smoke" in (tmp / "reports" / "smoke_resources.md").read_text()

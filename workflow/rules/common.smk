@@ -1,11 +1,19 @@
 # Config validation, task loading and grid expansion shared by every rule file.
+import os
+
 from snakemake.utils import validate
 
 from orca.report import report_targets
+from orca.report.resources import resource_targets
+from orca.plan.config import planning_config
 from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
 
+
 validate(config, "../schemas/config.schema.yaml")
-GRID = Grid(config)
+# a relative task folder or published CSV not under the working directory but beside this Snakefile is that file,
+# so that a workflow importing this one as a module (README: Reuse as a module) may write `benchmarks: [benchmarks,
+# my-tasks]`; under the project's own folder nothing changes (orca.plan.config.planning_config)
+GRID = Grid(planning_config(config, ORCA_DIR if ORCA_LOCAL else None))
 CACHE = config["cache_dir"]
 RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]
@@ -30,6 +38,11 @@ def table_targets(name):
 def table_outputs(name):
     """Every file one table target produces, as a list."""
     return list(table_targets(name).values())
+
+
+def resource_outputs(name):
+    """The files of table ``name``'s resource table (built by resources_<name>; orca.report.resources): {csv, md}."""
+    return {k: str(p) for k, p in resource_targets(name, RESULTS, REPORTS).items()}
 
 
 def resources_of(key):

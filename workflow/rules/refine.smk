@@ -1,6 +1,7 @@
 # Refine: fine-tune embedder + body + head for one grid cell; baselines: classical models on the same split.
 # Each job runs from its resolved settings document (orca.spec.jobs, planned by GRID.job_of); the rule passes
 # it with its hash, and the job refuses to run if they disagree.
+from orca.plan.grid import FIXED_RESOURCES, JOB_PATHS
 
 
 rule refine:
@@ -16,10 +17,11 @@ rule refine:
         data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
         checkpoint_every=CHECKPOINT_EVERY,
+        usage=f"{RESULTS}/benchmarks/{JOB_PATHS['refine']}.usage.json",
     log:
-        f"{LOGS}/refine/{{task}}/{{backbone}}/{{method}}/{{protocol}}/seed{{seed}}.log",
+        f"{LOGS}/{JOB_PATHS['refine']}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/refine/{{task}}/{{backbone}}/{{method}}/{{protocol}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/{JOB_PATHS['refine']}.tsv"
     threads: config.get("threads_per_job", 1)
     resources:
         mem_mb=resources_of("mem_mb"),
@@ -28,7 +30,7 @@ rule refine:
     conda:
         CONDA_ENV
     shell:
-        "orca refine --job {params.job:q} --settings-hash {params.settings_hash}"
+        "orca --usage-out {params.usage} refine --job {params.job:q} --settings-hash {params.settings_hash}"
         " {params.embedder} --out {output} --data-dir {params.data_dir} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} --checkpoint-every {params.checkpoint_every} 2>&1 | tee {log}"
 
@@ -42,16 +44,17 @@ rule baseline:
         job=lambda w: GRID.job_of("baseline", w).dumps(),
         settings_hash=lambda w: GRID.job_of("baseline", w).settings_hash,
         data_dir=data_dir,
+        usage=f"{RESULTS}/benchmarks/{JOB_PATHS['baseline']}.usage.json",
     log:
-        f"{LOGS}/baseline/{{task}}/{{method}}/seed{{seed}}.log",
+        f"{LOGS}/{JOB_PATHS['baseline']}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/baseline/{{task}}/{{method}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/{JOB_PATHS['baseline']}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=lambda w, attempt: 30 * attempt,
+        mem_mb=lambda w, attempt: FIXED_RESOURCES["baseline"]["mem_mb"] * attempt,
+        runtime=lambda w, attempt: FIXED_RESOURCES["baseline"]["runtime_min"] * attempt,
     conda:
         CONDA_ENV
     shell:
-        "orca baseline --job {params.job:q} --settings-hash {params.settings_hash}"
+        "orca --usage-out {params.usage} baseline --job {params.job:q} --settings-hash {params.settings_hash}"
         " --out {output} --data-dir {params.data_dir} > {log} 2>&1"

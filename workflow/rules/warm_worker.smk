@@ -27,3 +27,4 @@ onsuccess:
 
 onerror:
     stop_worker(WARM_WORKER.pop("process", None))
+    build_partial_tables()  # workflow/rules/report.smk: partly failed tables are built, missing cells listed
