@@ -125,7 +125,7 @@ def _expected_jobs(config: dict, tasks: dict) -> int:
                 baselines.update((task, m, s) for m in tab.get("baselines", []) for s in tab["seeds"])
     prepares = {t for t in fetches if tasks[t].spec.get("prepare")}  # rows whose raw archives need converting
     return (len(cells) + len(aligns) + len(baselines) + len(fetches) + len(prepares) + len(bodies)
-            + len(config["targets"]) + 1)
+            + 2 * len(config["targets"]) + 1)  # per target table: its table and resources jobs; then `all`
 
 
 def test_paper_grid_plans_offline(tasks):

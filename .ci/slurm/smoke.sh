@@ -77,7 +77,7 @@ for line in stats.group(1).splitlines():
     parts = line.split()
     if len(parts) == 2 and parts[1].isdigit():
         counts[parts[0]] = int(parts[1])
-remote = {r: n for r, n in counts.items() if r not in local_rules and not r.startswith("table_")}
+remote = {r: n for r, n in counts.items() if r not in local_rules and not r.startswith(("table_", "resources_"))}
 expected = sum(remote.values())
 ids = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
 slurm_ids = sorted({s for _, s in ids}, key=int)
