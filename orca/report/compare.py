@@ -60,7 +60,7 @@ def _reference_rows(summ: pd.DataFrame, reference: str) -> dict[int, int]:
     return pairs
 
 
-def _tied_with_best(summ: pd.DataFrame, scores: dict) -> pd.Series:
+def tied_with_best(summ: pd.DataFrame, scores: dict) -> pd.Series:
     tied = pd.Series(False, index=summ.index)
     for _, _, _, idx in competition_groups(summ):
         g = summ.loc[idx]
@@ -90,5 +90,5 @@ def add_statistics(summ: pd.DataFrame, runs: pd.DataFrame, score: str, reference
         out.loc[i, ["paired_reference", "paired_diff", "paired_ci95_t_low", "paired_ci95_t_high", "paired_n",
                     "paired_verdict"]] = [reference, p.diff, p.low, p.high, p.n, p.verdict]
     out["paired_n"] = out["paired_n"].astype(int)
-    out["tied_with_best"] = _tied_with_best(out, scores)
+    out["tied_with_best"] = tied_with_best(out, scores)
     return out

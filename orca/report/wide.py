@@ -185,7 +185,7 @@ def _paper_order(summ: pd.DataFrame, published: pd.DataFrame | None) -> dict:
 def _bold(summ: pd.DataFrame, scores: dict | None) -> dict[str, set]:
     """protocol -> index labels of ``summ`` bold in that protocol's block (``compare.BOLD_RULE`` per competition
     group; without ``scores`` a row's own ``tied_with_best``)."""
-    from .compare import _tied_with_best  # the bold rule itself, applied to one group at a time
+    from .compare import tied_with_best  # the bold rule itself, applied to one group at a time
 
     out: dict[str, set] = {}
     for _, _, _, idx in competition_groups(summ):
@@ -195,7 +195,7 @@ def _bold(summ: pd.DataFrame, scores: dict | None) -> dict[str, set]:
         if scores is None:
             tied = g.index[g["tied_with_best"].astype(bool)]
         else:
-            flags = _tied_with_best(g, scores)
+            flags = tied_with_best(g, scores)
             tied = flags.index[flags]
         out.setdefault(protocol, set()).update(tied)
     return out
