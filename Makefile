@@ -2,13 +2,16 @@
 #   make table   set up (first time), build the default offline table with Snakemake and its HTML report
 #                (a partly failed run still builds the table, listing its missing cells, and exits non-zero)
 #   make test    run the test suite (what CI runs)
+#   make size    measure every distinct job shape of the paper grid at real size (docs/sizing.md, ~1 h on 2 cores)
+#   make cost    what each paper table costs, from those measurements (reports/cost/cost.md)
+#   make gpu-check  on a CUDA machine: step time, peak GPU memory and TFLOP/s of one 1D and one 2D paper row
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.orca-installed
 
-.PHONY: setup table test test-all slurm-test bench clean-results
+.PHONY: setup table test test-all slurm-test bench size cost gpu-check clean-results
 
 setup: $(STAMP)
 
@@ -36,6 +39,17 @@ test-all: setup
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench_default_table.py
+
+SIZING := --configfile config/paper.yaml --configfile config/sizing.yaml
+
+size: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orca size $(SIZING)
+
+cost: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orca cost $(SIZING)
+
+gpu-check: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHON=$(BIN)/python bash scripts/gpu_check.sh
 
 clean-results:
 	rm -rf results/runs results/baselines results/benchmarks .cache/orca/align logs

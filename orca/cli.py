@@ -188,8 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .export.cli import add_export_parser
     from .report.bundle_cli import add_bundle_parsers
 
+    from .sizing.cli import add_sizing_parsers
+
     add_bundle_parsers(sub)
     add_export_parser(sub)
+    add_sizing_parsers(sub)
     return parser
 
 
@@ -511,10 +514,29 @@ def _cmd_export(args) -> int:
     return run_export(args)
 
 
+def _cmd_size(args) -> int:
+    from .sizing.cli import run_size
+
+    return run_size(args)
+
+
+def _cmd_size_unit(args) -> int:
+    from .sizing.cli import run_size_unit
+
+    return run_size_unit(args)
+
+
+def _cmd_cost(args) -> int:
+    from .sizing.cli import run_cost
+
+    return run_cost(args)
+
+
 COMMANDS = {"tasks": _cmd_tasks, "prepare": _cmd_prepare, "standin": _cmd_standin, "fetch": _cmd_fetch,
             "sources": _cmd_sources,
             "align": _cmd_align, "refine": _cmd_refine, "baseline": _cmd_baseline, "report": _cmd_report,
-            "bundle": _cmd_bundle, "verify": _cmd_verify, "export": _cmd_export}
+            "bundle": _cmd_bundle, "verify": _cmd_verify, "export": _cmd_export,
+            "size": _cmd_size, "size-unit": _cmd_size_unit, "cost": _cmd_cost}
 
 
 if __name__ == "__main__":

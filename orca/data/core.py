@@ -17,50 +17,15 @@ from typing import Any, Callable
 import numpy as np
 
 from ..runtime.process import atomic_output
-from .loaders.lazy import LazyRows, is_lazy
+from .checks import FLOAT32_MAX, DataFormatError, DataUnavailableError, as_float32, numeric_targets  # noqa: F401
+from .loaders.lazy import LazyRows, is_lazy, source_from_json
 # Bump when any loader's output changes, so old prepared files are not reused.
 PREPARED_FORMAT_VERSION = 1
 
 _ARRAY_FIELDS = ("x_train", "y_train", "x_test", "y_test")
 _EXTRA_PREFIX = "extra__"  # prepared-file key prefix of TaskData.extras
-_LAZY_PREFIX = "lazy__"  # prepared-file keys of out-of-core inputs: lazy__<field> (JSON path + key), lazy__<field>__rows
-
-
-class DataUnavailableError(RuntimeError):
-    """Raw data is not on disk and cannot be obtained (e.g. offline)."""
-
-
-class DataFormatError(ValueError):
-    """A raw or prepared file exists but cannot be read as expected."""
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def as_float32(x, where: str) -> np.ndarray:
-    """Inputs as float32 (what training uses). Raises DataFormatError naming ``where`` when they are not numbers
-    or when finite values lie beyond float32's range (about 3.4e38: they would silently become inf)."""
-    a = np.asarray(x)
-    if a.dtype.kind not in "biuf":
-        raise DataFormatError(f"{where}: inputs are not numbers (dtype {a.dtype}); store numeric arrays")
-    if a.dtype.kind == "f" and a.dtype.itemsize > 4 and a.size:
-        finite = np.abs(a[np.isfinite(a)])
-        peak = float(finite.max()) if finite.size else 0.0
-        if peak > FLOAT32_MAX:
-            raise DataFormatError(f"{where}: inputs reach {peak:.3g}, beyond the float32 range (+-{FLOAT32_MAX:.3g}) "
-                                  "training uses; rescale them in the file (or with the loader's x.scale)")
-    return a.astype(np.float32)
-
-
-def numeric_targets(y, where: str) -> np.ndarray:
-    """``y`` unchanged when its entries are numbers; DataFormatError naming ``where`` and an example otherwise
-    (text labels: classification needs class ids 0..K-1)."""
-    a = np.asarray(y)
-    if a.dtype.kind not in "biuf":
-        example = repr(a.reshape(-1)[0]) if a.size else "none"
-        raise DataFormatError(f"{where}: targets are not numbers (dtype {a.dtype}, e.g. {example}); store class "
-                              "ids 0..K-1 for classification, numbers for regression (map text labels first)")
-    return a
+_LAZY_PREFIX = "lazy__"  # prepared-file keys of out-of-core inputs: lazy__<field> (JSON: where the rows are,
+# orca.data.loaders.lazy.RowSource.describe), lazy__<field>__rows (int64 row numbers)
 
 
 @dataclass
@@ -161,9 +126,9 @@ def save_prepared(data: TaskData, path: Path) -> None:
     """Write ``data`` to ``path`` (.npz, no pickles) atomically (orca.runtime.process.atomic_output)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.asarray(getattr(data, k)) for k in _ARRAY_FIELDS if not is_lazy(getattr(data, k))}
-    for k in (k for k in _ARRAY_FIELDS if is_lazy(getattr(data, k))):  # the HDF5 file holds them: store where
+    for k in (k for k in _ARRAY_FIELDS if is_lazy(getattr(data, k))):  # their files hold them: store where
         x = getattr(data, k)
-        arrays[_LAZY_PREFIX + k] = np.array(json.dumps({"path": x.path, "key": x.key}))
+        arrays[_LAZY_PREFIX + k] = np.array(json.dumps(x.source.describe(), sort_keys=True))
         arrays[_LAZY_PREFIX + k + "__rows"] = x.indices
     arrays["info_json"] = np.array(json.dumps(data.info, sort_keys=True))
     arrays.update({_EXTRA_PREFIX + k: np.asarray(v) for k, v in data.extras.items()})
@@ -184,9 +149,10 @@ def read_prepared(path: Path) -> TaskData:
 
 
 def _lazy_field(z, k: str) -> LazyRows:
-    """An out-of-core input recorded by :func:`save_prepared`: rows of an HDF5 dataset."""
+    """An out-of-core input recorded by :func:`save_prepared`: rows of a row source (HDF5 dataset, npy array,
+    ...), reopened without reading them; a missing or changed file raises OSError / ValueError (rebuilt)."""
     where = json.loads(str(z[_LAZY_PREFIX + k]))
-    return LazyRows(where["path"], where["key"], z[_LAZY_PREFIX + k + "__rows"])
+    return LazyRows(source_from_json(where), rows=z[_LAZY_PREFIX + k + "__rows"])
 
 
 def fetch(loader: str, args: dict, data_dir: Path) -> None:
@@ -207,7 +173,7 @@ def load_task_data(loader: str, args: dict, seed: int, data_dir: Path) -> TaskDa
     A cache miss runs ``fetch`` then the loader and stores the result at
     ``data_dir/prepared/{loader}-{hash}-seed{seed}.npz``. A corrupt cache file
     is rebuilt. Out-of-core inputs (:class:`LazyRows`) are not copied: the cache
-    records their HDF5 file, dataset and row indices.
+    records where their rows are (file, dataset or byte offset, per-batch steps) and the row indices.
     """
     _require_loader(loader)
     data_dir = Path(data_dir)

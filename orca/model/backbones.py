@@ -130,14 +130,49 @@ class ImageBody(nn.Module):
         return self.input_embeddings(pixels)[0]
 
 
+#: body.attention values: the attention implementation transformers runs the body's self-attention with
+ATTENTIONS = ("eager", "sdpa")
+#: The released ORCA code's path (code release 2023-02-06; its otdd environment pins torchvision 0.9.1, i.e.
+#: torch 1.8): ``torch.nn.functional.scaled_dot_product_attention`` arrived in PyTorch 2.0 (March 2023), and
+#: transformers gained an sdpa path for BERT in 2024 (huggingface/transformers#28802) and for RoBERTa after it
+#: (#30510); Swin's attention was its own matmul-softmax-matmul. So every body it ran used eager attention.
+#: Current transformers picks sdpa when nothing is asked for, hence the explicit default.
+DEFAULT_ATTENTION = "eager"
+
+
+def check_attention(name: str, attention: str | None, config) -> str:
+    """The attention implementation to build backbone ``name`` with (None: :data:`DEFAULT_ATTENTION`);
+    ValueError naming ``body.attention`` for an unknown value or an sdpa the model type lacks."""
+    attention = DEFAULT_ATTENTION if attention is None else attention
+    if attention not in ATTENTIONS:
+        raise ValueError(f"unknown attention {attention!r} for backbone {name!r}; allowed: {', '.join(ATTENTIONS)} "
+                         "(set body.attention in the task file to one of them)")
+    if attention == "sdpa" and not _supports_sdpa(config):
+        import transformers
+
+        raise ValueError(f"backbone {name!r} ({config.model_type}) has no sdpa attention in transformers "
+                         f"{transformers.__version__}; set body.attention: eager in the task file (or install a "
+                         "transformers whose model supports sdpa)")
+    return attention
+
+
+def _supports_sdpa(config) -> bool:
+    """Whether the transformers model class ``AutoModel`` builds for ``config`` has an sdpa attention path."""
+    from transformers import MODEL_MAPPING
+
+    return bool(getattr(MODEL_MAPPING[type(config)], "_supports_sdpa", False))
+
+
 def body_config(name: str, pretrained: bool = True, config_overrides: dict | None = None,
-                dropout: float | None = None, weights: str | None = None):
-    """The Hugging Face config a body is built from, with ``dropout`` written in (when not None).
+                dropout: float | None = None, weights: str | None = None, attention: str | None = None):
+    """The Hugging Face config a body is built from, with ``dropout`` (when not None) and ``attention`` written in.
 
     pretrained: the checkpoint's own config; otherwise the architecture in ``BackboneSpec.arch`` (offline), with
     ``config_overrides`` on top. As the original wrappers do, ``dropout`` sets the body's hidden and attention
     dropout (``hidden_dropout_prob``, ``attention_probs_dropout_prob``, RoBERTa/BERT and Swin alike) *before*
-    the weights load, so every dropout layer of the body is built with it.
+    the weights load, so every dropout layer of the body is built with it. ``attention`` (task file
+    ``body.attention``: eager or sdpa; None: :data:`DEFAULT_ATTENTION`, the released code's) becomes the config's
+    attention implementation (``check_attention``).
     """
     from transformers import AutoConfig
 
@@ -157,6 +192,7 @@ def body_config(name: str, pretrained: bool = True, config_overrides: dict | Non
             raise ValueError(f"body dropout must be in [0, 1], got {dropout}; fix body.dropout in the task file")
         config.hidden_dropout_prob = float(dropout)
         config.attention_probs_dropout_prob = float(dropout)
+    config._attn_implementation = check_attention(name, attention, config)
     return config
 
 
@@ -170,7 +206,7 @@ def _unreachable(name: str, where: str, err: Exception) -> RuntimeError:
 
 def load_body(name: str, pretrained: bool = True, config_overrides: dict | None = None,
               dropout: float | None = None, seed: int = 0, rehearsal: bool = False,
-              weights: str | None = None) -> TextBody | ImageBody:
+              weights: str | None = None, attention: str | None = None) -> TextBody | ImageBody:
     """Build the body of backbone ``name``.
 
     pretrained=True loads the released weights. pretrained=False builds the same architecture with random
@@ -178,6 +214,8 @@ def load_body(name: str, pretrained: bool = True, config_overrides: dict | None 
     touching the global random stream, so align and refine jobs of one seed build the same random body;
     ``config_overrides`` (e.g. ``tiny_config(name)``) shrinks it for tests. ``dropout``: see ``body_config``.
     ``weights``: where the pretrained weights are (hub id or local folder; None: the spec's source).
+    ``attention``: the self-attention implementation, eager (None: the default, the released code's) or sdpa
+    (``body_config``); ``body.attention`` says which one the body runs.
     In a rehearsal (``rehearsal=True``, the job's mode) every body is a tiny random one of the same architecture;
     its stand-in for the pretrained weights is one fixed draw (``orca.rehearsal.BODY_SEED``), the same in every
     job; ``body.rehearsal`` says so.
@@ -190,20 +228,22 @@ def load_body(name: str, pretrained: bool = True, config_overrides: dict | None 
         config_overrides = {**tiny_config(name), **(config_overrides or {})}  # tiny, same architecture
         pretrained, seed = False, (BODY_SEED if pretrained else seed)
     spec = get_backbone_spec(name)
-    config = body_config(name, pretrained, config_overrides, dropout, weights)
+    config = body_config(name, pretrained, config_overrides, dropout, weights, attention)
     if pretrained:
         try:
-            model = AutoModel.from_pretrained(spec.location(weights), config=config)
+            model = AutoModel.from_pretrained(spec.location(weights), config=config,
+                                              attn_implementation=config._attn_implementation)
         except OSError as err:
             raise _unreachable(name, spec.location(weights), err) from err
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = AutoModel.from_config(config)
+            model = AutoModel.from_config(config, attn_implementation=config._attn_implementation)
     model.eval()
     body_class = TextBody if spec.family == "text" else ImageBody
     body = body_class(model, spec)
     body.rehearsal = rehearsal
+    body.attention = model.config._attn_implementation
     body.weights = None if rehearsal else spec.location(weights) if pretrained else None
     return body
 

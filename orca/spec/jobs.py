@@ -34,7 +34,7 @@ __all__ = ["CACHE_KEYS", "FORMAT", "IDENTITY", "JobSettings", "JobSettingsError"
            "cut", "job_extras", "resolve_job", "settings_hash"]
 
 FORMAT = "orca-job/1"
-MODES = ("real", "rehearsal")
+MODES = ("real", "rehearsal", "sizing")  # sizing: measurements at real size, never results (orca.sizing)
 LABELS = ("name", "title", "suite", "published")  # what a record names a task by; never changes a number
 
 #: The resolved task-file paths each stage reads (whole sections, or one key of a section); the one definition
@@ -50,6 +50,10 @@ TASK_PATHS: dict[str, tuple[str, ...]] = {
     "baseline": ("data", "input", "output", "eval", "metric"),
     "sources": (),
     "report": (),
+    # sizing one (task, backbone) at its real shapes (orca.sizing): what align and refine read, and the real
+    # split sizes the cost is scaled to
+    "size": ("data", "prepare", "input", "output", "eval", "embedder", "body", "loss", "metric", "align", "refine",
+             "sizes"),
 }
 STAGES = tuple(TASK_PATHS)
 #: The identity keys of each stage's jobs (the wildcards of its rule).
@@ -57,7 +61,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "fetch": ("task",), "prepare": ("task",), "standin": ("task",), "sources": ("backbone",),
     "align": ("task", "backbone", "method", "protocol", "seed"),
     "refine": ("task", "backbone", "method", "protocol", "seed"),
-    "baseline": ("task", "method", "seed"), "report": ("table",),
+    "baseline": ("task", "method", "seed"), "report": ("table",), "size": ("task", "backbone"),
 }
 
 

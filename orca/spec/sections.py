@@ -62,9 +62,11 @@ class EmbedderSpec:
 
 @dataclass(frozen=True)
 class BodySpec:
-    """body: the released weights (``pretrained``) or random ones; ``dropout`` written into its config (None: its own)."""
+    """body: the released weights (``pretrained``) or random ones; ``dropout`` written into its config (None: its own);
+    ``attention``: the self-attention implementation, eager (the released code's) or sdpa (orca/model/backbones.py)."""
     pretrained: bool = True
     dropout: float | None = None
+    attention: str = "eager"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class RefineSpec:
     clip: float
     val_fraction: float | None = None
     augment: dict | None = None
+    precision: str = "fp32"  # fp32 (the released code's), tf32 or bf16: orca/training/precision.py
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,17 @@ SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "task.schema.yaml"
 
 DEFAULTS: dict = {
     "embedder": {"target_seq_len": 64, "patch_size": 4, "image_size": None},
-    "body": {"pretrained": True, "dropout": None},
+    # body.attention: eager, the released code's (orca/model/backbones.py DEFAULT_ATTENTION); only refine's settings
+    # hold it: align reads body.pretrained alone (its embedder starts from the body's input-embedding tensors and
+    # the sources stage embeds with them too; neither runs the encoder, so neither passes through attention)
+    "body": {"pretrained": True, "dropout": None, "attention": "eager"},
     # align: None = taken from refine when the task is loaded (ORCA aligns with the task's own optimizer)
     "align": {"epochs": 10, "maxsamples": 64, "batch_size": None, "lr": None, "optimizer": None,
               "weight_decay": None, "momentum": None, "betas": None, "scheduler": None,
               "pseudo_labels": 10, "max_source": 5000},
     "refine": {"epochs": 10, "batch_size": 32, "eval_batch_size": 256, "optimizer": "adamw", "lr": 1e-4,
                "weight_decay": 0.0, "momentum": 0.9, "betas": [0.9, 0.98], "scheduler": None,
-               "accum": 1, "clip": 1.0},
+               "accum": 1, "clip": 1.0, "precision": "fp32"},  # fp32: the released code's (orca/training/precision.py)
     "resources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0, "cpus": 1},
     "baselines": [],
     "published": [],
@@ -57,6 +60,7 @@ _TYPED = {
     "published": lambda s: tuple(_section(PublishedRef, p) for p in s.get("published") or ()),
     "baselines": lambda s: tuple(s["baselines"]),
     "prepare": lambda s: _section(PrepareSpec, s["prepare"]) if s.get("prepare") else None,
+    "sizes": lambda s: dict(s["sizes"]) if s.get("sizes") else None,  # the real split sizes (orca.sizing)
 }
 LABEL_FIELDS = frozenset({"title", "suite", "published"})  # every view has them (they name, never change a number)
 
@@ -89,6 +93,7 @@ class Task:
     published: tuple[PublishedRef, ...] = field(init=False, repr=False)
     baselines: tuple[str, ...] = field(init=False, repr=False)
     prepare: PrepareSpec | None = field(init=False, repr=False)
+    sizes: dict | None = field(init=False, repr=False)
 
     def __post_init__(self):
         wanted = _TYPED if self.sections is None else (LABEL_FIELDS | self.sections)

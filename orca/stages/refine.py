@@ -27,6 +27,7 @@ from ..spec.jobs import JobSettings
 from ..spec.protocols import get_protocol
 from ..model.network import build_model, output_shape
 from ..training.optim import LRSchedule, accumulated_backward, is_step_batch, make_optimizer
+from ..training.precision import precision_context
 from ..training.progress import epoch_line, start_clock
 from .records import build_record, write_record
 from ..data.taskdata import num_outputs
@@ -44,7 +45,8 @@ def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int, device: torc
             decode=None) -> np.ndarray:
     """Model outputs for all of ``x`` as float32 numpy, in batches; ``decode`` (tensor -> tensor) is applied
     to each batch's outputs when given (de-normalised targets, ``data.normalize``). ``x`` may be a LazyRows
-    (out-of-core inputs): each slice reads one batch of rows."""
+    (out-of-core inputs): each slice reads one batch of rows. Run inside ``precision_context`` for another
+    precision (refine's evaluation does): the outputs are cast to float32 either way."""
     model.eval()
     forward = model if decode is None else (lambda xb: decode(model(xb)))
     out = [forward(torch.from_numpy(x[i: i + batch_size]).to(device)).float().cpu().numpy()
@@ -116,7 +118,7 @@ def run_refine(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     k = num_outputs(task, data.y_train, data.info)
     pretrained = task.body.pretrained and body_mode != "random"
     body = body or load_body(backbone, pretrained=pretrained, dropout=task.body.dropout, seed=seed,
-                             rehearsal=job.rehearsal, weights=job.get("weights"))
+                             rehearsal=job.rehearsal, weights=job.get("weights"), attention=task.body.attention)
     if body_mode == "frozen":
         freeze_except_layer_norms(body)
     embedder_path = io.embedder
@@ -165,7 +167,9 @@ def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, lab
                          ignore=ignore, original_crop=task.eval.original_crop, crop_lengths=data.crop_lengths_test)
 
     def evaluate(y: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> float:
-        return scorer(y, predict(model, x, cfg.eval_batch_size, dev, decode), groups)
+        with precision_context(cfg.precision, dev):  # refine.precision, as in training
+            outputs = predict(model, x, cfg.eval_batch_size, dev, decode)
+        return scorer(y, outputs, groups)
 
     # out-of-core inputs (data.args.lazy_inputs) stay on disk: each batch reads its rows
     x_train = training_inputs(data.x_train)
@@ -191,7 +195,11 @@ def _train_epoch(tr: _Training, stop) -> None:
     tr.optimizer.zero_grad(set_to_none=True)
     for b in range(t["next_batch"], num_batches):
         idx = t["order"][b * bs: (b + 1) * bs]
-        loss = tr.loss_fn(tr.forward(tr.augment(batch_rows(tr.x_train, idx), epoch, b).to(dev)), tr.y_train[idx].to(dev))
+        xb, yb = tr.augment(batch_rows(tr.x_train, idx), epoch, b).to(dev), tr.y_train[idx].to(dev)
+        # forward and loss at refine.precision (bf16: autocast, the loss sees float32 outputs; no GradScaler, bf16
+        # has float32's exponent range); backward outside the context, as torch recommends for autocast
+        with precision_context(cfg.precision, dev):
+            loss = tr.loss_fn(tr.forward(xb).float(), yb)
         if not torch.isfinite(loss):
             kept = f" (the last good checkpoint is kept: {tr.ckpt.path})" if tr.ckpt.exists() else ""
             raise FloatingPointError(

@@ -110,6 +110,8 @@ def build_source_features(backbone: str, max_samples: int = 5000, seed: int = 0,
     """
     if image_source not in IMAGE_SOURCES:
         raise ValueError(f"unknown image source {image_source!r}; allowed: {', '.join(IMAGE_SOURCES)}")
+    # no body.attention here: the features come from the body's input embeddings (embed_text / embed_images), which
+    # never reach its self-attention, so the attention implementation (load_body's default) cannot change them
     body = body or load_body(backbone)
     if body.family != "text" and image_source == "cifar10":
         from ..data.core import DataUnavailableError

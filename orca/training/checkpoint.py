@@ -24,6 +24,9 @@ from ..runtime.process import atomic_torch_save
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"
 #: Seconds between epoch-end checkpoints unless ``--checkpoint-every`` (config ``checkpoint_every_s``) says otherwise.
 DEFAULT_EVERY_S = 60.0
+#: The largest share of a job's wall time epoch-end checkpoints may take: after each write the next one waits at
+#: least ``write seconds / MAX_WRITE_SHARE`` (a 1.5 GB state written in 15 s: every 5 minutes at most).
+MAX_WRITE_SHARE = 0.05
 
 
 def parse_seconds(text: str) -> float:
@@ -66,12 +69,22 @@ class Checkpointer:
     """Save/load one job's training state at ``<dir>/<key>.pt``; ``directory=None`` disables it.
 
     ``every_s``: ``save_if_due`` writes only when at least this many seconds passed since the job started or
-    last saved (0: every call; None: DEFAULT_EVERY_S); ``save`` always writes (a stop request)."""
+    last saved (0: every call; None: DEFAULT_EVERY_S), and, for ``every_s`` > 0, at least the last write's
+    seconds / MAX_WRITE_SHARE (the cadence follows the measured write time of the state's real size); ``save``
+    always writes (a stop request). One file per job, replaced atomically: only the last good state is kept."""
 
     def __init__(self, directory: str | Path | None, key: str, every_s: float | None = None):
         self.path = Path(directory) / f"{key}.pt" if directory else None
         self.every_s = DEFAULT_EVERY_S if every_s is None else every_s
         self._last_save = time.monotonic()
+        self.last_write_s = 0.0
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds between epoch-end saves now: ``every_s``, stretched so writing stays within MAX_WRITE_SHARE."""
+        if self.every_s <= 0:
+            return 0.0
+        return max(self.every_s, self.last_write_s / MAX_WRITE_SHARE)
 
     def load(self) -> dict | None:
         if self.path is None or not self.path.is_file():
@@ -83,12 +96,14 @@ class Checkpointer:
 
     def save(self, state: dict) -> None:
         if self.path is not None:
+            started = time.monotonic()
             atomic_torch_save(state, self.path)
             self._last_save = time.monotonic()
+            self.last_write_s = self._last_save - started
 
     def save_if_due(self, make_state, force: bool = False) -> bool:
         """Save ``make_state()`` when ``every_s`` has passed (or ``force``); whether it saved."""
-        if self.path is None or not (force or time.monotonic() - self._last_save >= self.every_s):
+        if self.path is None or not (force or time.monotonic() - self._last_save >= self.interval_s):
             return False
         self.save(make_state())
         return True

@@ -77,3 +77,24 @@ def aligned_embedder(wildcards):
     cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, method=wildcards.method,
                            protocol=wildcards.protocol, seed=wildcards.seed)
     return f"{CACHE}/{cell}/embedder.pt"
+
+
+# Sizing (workflow/rules/sizing.smk): the units are planned on first use, so a plain run never plans them.
+from orca.sizing.shapes import sizing_units
+
+SIZING_RUN = config.get("sizing_run") or {}
+SIZING_DIR = SIZING_RUN.get("dir", "results/sizing")
+SIZING_DEVICE = SIZING_RUN.get("device", "cpu")
+SIZING_UNITS = {}
+
+
+def planned_units():
+    """name -> sizing unit of the config's targets, planned on first use (a plain run never plans them)."""
+    if not SIZING_UNITS:
+        SIZING_UNITS.update({u.name: u for u in sizing_units(GRID, None, config.get("sizing"))})
+    return SIZING_UNITS
+
+
+def sizing_records(wildcards=None):
+    """Every sizing record the cost table reads."""
+    return [f"{SIZING_DIR}/{name}--{SIZING_DEVICE}.json" for name in planned_units()]

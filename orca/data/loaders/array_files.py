@@ -122,14 +122,20 @@ def _read_hdf5(fh, key: str | None, where: str, matlab: bool = False):
     return np.transpose(arr) if matlab else arr
 
 
-def read_array(spec: dict, root: Path, allow_pickle: bool) -> np.ndarray:
-    """Read one array described by ``spec`` from files under ``root``."""
+def locate(spec: dict, root: Path) -> tuple[Path, str, str, str]:
+    """(file path, member inside it or "", a name for messages, format) of array ``spec`` under ``root``;
+    DataUnavailableError when the file is missing."""
     outer, _, inner = spec["file"].partition("::")
     path = root / outer
     where = f"{path}{'::' + inner if inner else ''}{'[' + spec['key'] + ']' if spec.get('key') else ''}"
     if not path.is_file():
         raise DataUnavailableError(f"arrays loader: {path} not found; run `orca fetch` for this task first")
-    fmt = spec.get("format") or detect_format(inner or outer)
+    return path, inner, where, spec.get("format") or detect_format(inner or outer)
+
+
+def read_array(spec: dict, root: Path, allow_pickle: bool) -> np.ndarray:
+    """Read one array described by ``spec`` from files under ``root``."""
+    path, inner, where, fmt = locate(spec, root)
     try:
         if inner:
             with tarfile.open(path) as tar:

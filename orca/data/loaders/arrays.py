@@ -30,9 +30,11 @@ Args::
     download: [{name, urls, md5}]  # manifest entries for fetch (the row's raw files, written once)
     extras: {clip_ids_test: {file: a.h5, key: clip_ids_test}}  # per-sample side arrays <name>_train/_val/_test
                                  # (same specs; _val joins _train; carried as TaskData.extras)
-    lazy_inputs: false           # true: x_train / x_test stay on disk (HDF5 datasets, read a batch of rows
-                                 # at a time, orca.data.loaders.lazy.LazyRows); y stays in memory. Needs plain
-                                 # {file, key} x specs of .h5 files, no x transforms and no x_val
+    lazy_inputs: false           # true: x_train / x_val / x_test stay on disk and each batch reads its rows
+                                 # (orca.data.loaders.lazy.LazyRows; how each format is read:
+                                 # orca/data/loaders/lazy_files.py); y stays in memory. slice / reshape /
+                                 # transpose and args.x are applied to each batch; they must keep axis 0 the
+                                 # samples (the slice's first item a range, transpose starting with 0)
 
 An array spec is either a file name (key-less formats) or a mapping with ``file`` and optionally
 ``key``, ``slice`` (numpy basic indexing written as a string: integers, ``:``, ``...``),
@@ -48,11 +50,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import (DataFormatError, DataUnavailableError, TaskData, as_float32, check_args, numeric_targets,
+from ..core import (DataFormatError, TaskData, as_float32, check_args, numeric_targets,
                     register_loader)
 from ..download.fetching import ensure_files
 from .array_files import detect_format, parse_slice, read_array  # noqa: F401 - parse_slice: part of this loader's API
-from .lazy import LazyRows, is_lazy
+from .lazy import ConcatSource, LazyRows, MappedSource, RowSource, is_lazy
+from .lazy_files import open_rows
 
 FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 DEFAULT_ARGS = {
@@ -87,22 +90,30 @@ def _args(args: dict) -> dict:
 
 
 def _check_lazy(a: dict) -> None:
-    """lazy_inputs: the x arrays must be whole HDF5 datasets used as stored (float, (N, C, ...))."""
+    """lazy_inputs: true or false; the x specs' slice / transpose must keep axis 0 the samples."""
     if a["lazy_inputs"] is not True:
         raise ValueError(f"loader 'arrays': lazy_inputs must be true or false, got {a['lazy_inputs']!r}")
-    if a["x_val"] is not None:
-        raise ValueError("loader 'arrays': lazy_inputs does not support x_val (it would be concatenated in memory)")
-    if any(v not in (None, X_OPTS[k]) for k, v in (a["x"] or {}).items()):
-        raise ValueError(f"loader 'arrays': lazy_inputs reads x as stored; drop args.x {a['x']} (store the "
-                         "inputs transformed instead)")
-    for f in ("x_train", "x_test"):
-        if a[f] is None:
-            continue
-        spec = _spec(a[f], f)
-        fmt = spec.get("format") or detect_format(spec["file"])
-        if "::" in spec["file"] or fmt != "hdf5" or not spec.get("key") or set(spec) - {"file", "key", "format"}:
-            raise ValueError(f"loader 'arrays': lazy_inputs needs args.{f} as {{file: <name>.h5, key: <dataset>}} "
-                             f"(an HDF5 dataset read as stored, no slice/reshape/transpose); got {a[f]!r}")
+    if np.dtype((a["x"] or {}).get("dtype") or "float32") != np.float32:
+        raise ValueError(f"loader 'arrays': lazy_inputs reads x as float32; drop args.x.dtype "
+                         f"{a['x']['dtype']!r} (or set lazy_inputs: false)")
+    for f in ("x_train", "x_val", "x_test"):
+        if a[f] is not None:
+            _row_part(_spec(a[f], f), f)
+
+
+def _row_part(spec: dict, field: str) -> tuple[slice, tuple]:
+    """A spec's slice split into the rows it selects and the index of each sample; ValueError when its first
+    item does not select rows (an int or ``...``) or its transpose moves axis 0 (lazy_inputs reads rows)."""
+    idx = parse_slice(spec.get("slice"))
+    hint = (f"loader 'arrays': lazy_inputs reads args.{field} a batch of rows at a time, so axis 0 must stay the "
+            "samples")
+    if idx and not isinstance(idx[0], slice):
+        raise ValueError(f"{hint}: its slice {spec['slice']!r} must start with a range of rows (e.g. ':1000, ::5'), "
+                         "not an index or '...'")
+    axes = spec.get("transpose")
+    if axes is not None and (len(axes) == 0 or int(axes[0]) != 0):
+        raise ValueError(f"{hint}: its transpose {list(axes)} must start with 0")
+    return (idx[0] if idx else slice(None)), tuple(idx[1:])
 
 
 def _spec(value, field: str) -> dict:
@@ -218,15 +229,82 @@ def _split(x, y, a: dict):
     return x[tr], y[tr], x[te], y[te]
 
 
-def _lazy_x(spec: dict, root: Path) -> LazyRows:
-    """An x spec ``{file: a.h5, key: ds}`` -> LazyRows over the whole dataset (nothing read yet)."""
-    path = root / spec["file"]
-    if not path.is_file():
-        raise DataUnavailableError(f"arrays loader: {path} not found; run `orca fetch` for this task first")
+def _index_items(items: tuple) -> list:
+    """A numpy index of sample axes -> the JSON items of the per-batch ``index`` step."""
+    return ["..." if it is Ellipsis else [it.start, it.stop, it.step] if isinstance(it, slice) else int(it)
+            for it in items]
+
+
+def _spec_steps(spec: dict, field: str, base: RowSource) -> tuple[list | None, list[dict]]:
+    """A spec's slice / reshape / transpose as (row range, per-batch steps) over the raw rows of ``base``."""
+    rows, sample_index = _row_part(spec, field)
+    steps = [{"op": "index", "items": _index_items(sample_index)}] if sample_index else []
+    n = len(range(*rows.indices(base.n_rows)))
+    if spec.get("reshape") is not None:
+        per_sample = int(np.prod(MappedSource(base, steps).sample_shape))
+        sample = _sample_reshape([int(v) for v in spec["reshape"]], n, per_sample)
+        if sample is None:
+            raise DataFormatError(f"arrays loader (lazy_inputs): args.{field} reshape {list(spec['reshape'])} must "
+                                  f"keep the {n} samples on axis 0 ([-1 or {n}, ...] with {per_sample} values per "
+                                  "sample), because each batch of rows is reshaped on its own")
+        steps.append({"op": "reshape", "shape": sample})
+    if spec.get("transpose") is not None:
+        steps.append({"op": "transpose", "axes": [int(v) for v in spec["transpose"]]})
+    row_range = None if rows == slice(None) else [rows.start, rows.stop, rows.step]
+    return row_range, steps
+
+
+def _sample_reshape(shape: list[int], n: int, per_sample: int) -> list[int] | None:
+    """The per-sample part of a whole-array reshape of ``n`` samples of ``per_sample`` values, or None when the
+    reshape does not keep one sample per row (then it cannot be applied a batch at a time)."""
+    if not shape or shape[0] not in (-1, n):
+        return None
+    rest = shape[1:]
+    known = int(np.prod([v for v in rest if v != -1]))
+    if rest.count(-1) == 0:
+        return rest if known == per_sample else None
+    if rest.count(-1) > 1 or shape[0] == -1 or known == 0 or per_sample % known:
+        return None
+    return [per_sample // known if v == -1 else v for v in rest]
+
+
+def _x_steps(opts: dict | None, sample_ndim: int) -> list[dict]:
+    """args.x as per-batch steps, in the order _fix_x applies them (every source reads float32; x.dtype other
+    than float32 is refused by _check_lazy)."""
+    o = {**X_OPTS, **(opts or {})}
+    steps: list[dict] = []
+    if o["scale"] is not None:
+        steps.append({"op": "scale", "value": float(o["scale"])})
+    if o["add_channel_axis"] or sample_ndim == 1:
+        steps.append({"op": "channel_axis"})
+    if o["append_grid"]:
+        steps.append({"op": "grid"})
+    return steps
+
+
+def _lazy_source(field: str, spec: dict, a: dict, root: Path, data_dir: Path) -> RowSource:
+    """An x spec -> the rows _fix_x(read_array(spec)) would give, read a batch at a time (nothing read yet)."""
+    base = open_rows(spec, root, data_dir, bool(a["allow_pickle"]))
     try:
-        return LazyRows(path, spec["key"])
-    except (OSError, KeyError, ValueError) as e:
-        raise DataFormatError(f"arrays loader (lazy_inputs): cannot use {path}[{spec['key']}]: {e}") from e
+        row_range, steps = _spec_steps(spec, field, base)
+        shaped = MappedSource(base, steps, row_range)
+        steps += _x_steps(a["x"], len(shaped.sample_shape))
+        return MappedSource(base, steps, row_range) if steps or row_range else base
+    except DataFormatError:
+        raise
+    except ValueError as e:
+        raise DataFormatError(f"arrays loader (lazy_inputs): args.{field} ({root / spec['file']}): {e}") from e
+
+
+def _lazy_inputs(a: dict, specs: dict, root: Path, data_dir: Path) -> dict[str, LazyRows]:
+    """x_train (x_val joined to it) and x_test as LazyRows."""
+    src = {f: _lazy_source(f, specs[f], a, root, data_dir) for f in ("x_train", "x_val", "x_test") if f in specs}
+    if "x_val" in src:
+        try:
+            src["x_train"] = ConcatSource([src["x_train"], src.pop("x_val")])
+        except ValueError as e:
+            raise DataFormatError(f"arrays loader (lazy_inputs): x_train and x_val: {e}") from e
+    return {f: LazyRows(s) for f, s in src.items()}
 
 
 def _read_extras(a: dict, root: Path, n_train: int) -> dict[str, np.ndarray]:
@@ -293,20 +371,30 @@ def load_arrays(args: dict, seed: int, data_dir: Path) -> TaskData:
     a = _args(args)
     root = _root(a, data_dir)
     specs = _specs(a)
-    lazy = {"x_train", "x_test"} & set(specs) if a["lazy_inputs"] else set()
-    arr = {f: _lazy_x(s, root) if f in lazy else read_array(s, root, bool(a["allow_pickle"]))
-           for f, s in specs.items()}
+    if a["lazy_inputs"]:  # x stays on disk: the transforms of _fix_x are applied to each batch read
+        arr = {f: read_array(s, root, bool(a["allow_pickle"])) for f, s in specs.items() if f[0] == "y"}
+        arr.update(_lazy_inputs(a, specs, root, Path(data_dir)))
+        sizes = {f: len(arr[f]) for f in ("x_train", "x_test") if f in arr}
+        sizes["y_train"] = len(arr["y_train"]) + (len(arr["y_val"]) if "y_val" in arr else 0)
+        if "y_test" in arr:
+            sizes["y_test"] = len(arr["y_test"])
+    else:
+        arr = {f: read_array(s, root, bool(a["allow_pickle"])) for f, s in specs.items()}
+        sizes = {f: len(v) for f, v in arr.items()}
     for xf, yf in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
-        if xf in arr and len(arr[xf]) != len(arr[yf]):
-            raise DataFormatError(f"arrays loader: {xf} has {len(arr[xf])} samples but {yf} {len(arr[yf])}")
-    fix_x = (lambda x, _opts, _where: x) if lazy else _fix_x  # lazy inputs are used as stored (checked in _args)
+        if xf in sizes and yf in sizes and sizes[xf] != sizes[yf]:
+            raise DataFormatError(f"arrays loader: {xf} has {sizes[xf]} samples but {yf} {sizes[yf]}"
+                                  f"{' (x_train includes x_val)' if xf == 'x_train' and 'y_val' in arr else ''}")
+    fix_x = (lambda x, _opts, _where: x) if a["lazy_inputs"] else _fix_x  # lazy: applied per batch already
     def at(field):
         return f"arrays loader, {root / _outer_file(specs[field])} ({field})"
 
     xtr, ytr = fix_x(arr["x_train"], a["x"], at("x_train")), _fix_y(arr["y_train"], a["y"], at("y_train"))
-    extras = _read_extras(a, root, len(xtr) + (len(arr["x_val"]) if "x_val" in arr else 0)) if a["extras"] else {}
+    n_val = len(arr["y_val"]) if "y_val" in arr else 0
+    extras = _read_extras(a, root, len(ytr) + n_val) if a["extras"] else {}
     if "x_val" in arr:
         xtr = np.concatenate([xtr, _fix_x(arr["x_val"], a["x"], at("x_val"))])
+    if "y_val" in arr:
         ytr = np.concatenate([ytr, _fix_y(arr["y_val"], a["y"], at("y_val"))])
     if "x_test" in arr:
         xte, yte = fix_x(arr["x_test"], a["x"], at("x_test")), _fix_y(arr["y_test"], a["y"], at("y_test"))

@@ -15,6 +15,10 @@ time axis after keeping every ``reduced_resolution_t``-th step, negative counts 
 Space is subsampled by ``reduced_resolution``. As in ORCA/PDEBench the first ``test_fraction``
 of the samples is the test set and the rest the training set (no seed involved).
 Output: x (N, C, X) / (N, C, H, W) float32, y the same layout (output kind ``dense``).
+Only the ``t_in`` / ``t_out`` time steps are read (h5py selections), never a field's whole time axis.
+
+``lazy_inputs: true`` keeps x on disk: a :class:`PdeFieldSource` reads the rows of a batch at ``t_in``
+(orca/data/loaders/lazy.py); y is read into memory as without it.
 
 ``generate`` (a dict of :mod:`orca.data.preparation.pde_generate` settings) makes ``fetch`` write the file
 itself; otherwise ``fetch`` downloads it from ``download`` (manifest entries with URLs and MD5)
@@ -29,12 +33,13 @@ import numpy as np
 
 from ..core import DataFormatError, DataUnavailableError, TaskData, check_args, register_loader
 from ..download.fetching import ensure_file, manifest_entries
+from .lazy import LazyRows, RowSource, register_source
 
 DEFAULT_ARGS = {
     "file": None, "root": "pdebench", "layout": "arrays", "fields": ["tensor"], "input_fields": None,
     "time_axis": True, "spatial_dims": 1, "t_in": 0, "t_out": -1, "reduced_resolution": 1,
     "reduced_resolution_t": 1, "input_channels": None, "target_channels": None, "max_samples": None,
-    "test_fraction": 0.1, "flatten_channels": False, "download": None, "generate": None,
+    "test_fraction": 0.1, "flatten_channels": False, "download": None, "generate": None, "lazy_inputs": False,
 }
 
 
@@ -48,6 +53,8 @@ def _args(args: dict) -> dict:
         raise ValueError(f"pdebench_hdf5: spatial_dims must be 1 or 2, got {a['spatial_dims']!r}")
     if not 0 < float(a["test_fraction"]) < 1:
         raise ValueError("pdebench_hdf5: test_fraction must be in (0, 1)")
+    if a["lazy_inputs"] not in (True, False):
+        raise ValueError(f"pdebench_hdf5: lazy_inputs must be true or false, got {a['lazy_inputs']!r}")
     return a
 
 
@@ -89,41 +96,49 @@ def _space(ndim: int, r: int) -> tuple:
     return (slice(None, None, r),) * ndim
 
 
-def _read_arrays(f, fields: list[str], a: dict, t: int | None, n: int, where: str) -> np.ndarray:
-    """Top-level datasets -> (n, C, *space) at time index t (None: no time axis)."""
-    chans = []
+def _field_index(ds, name: str, a: dict, t: int | None, where: str) -> tuple:
+    """The index after the sample axis that reads field ``name`` at time index t (None: no time axis)."""
     sd, r = int(a["spatial_dims"]), int(a["reduced_resolution"])
+    if t is not None:
+        if ds.ndim != 2 + sd:
+            raise DataFormatError(f"{where}: dataset {name!r} has shape {ds.shape}, expected "
+                                  f"(N, T, {'X' if sd == 1 else 'H, W'})")
+        return (_time_index(t, ds.shape[1], int(a["reduced_resolution_t"]), f"{where}:{name}"),) + _space(sd, r)
+    if ds.ndim == 1 + sd:
+        return _space(sd, r)
+    if ds.ndim == 2 + sd and ds.shape[1] == 1:
+        return (0,) + _space(sd, r)
+    raise DataFormatError(f"{where}: dataset {name!r} has shape {ds.shape}, expected "
+                          f"(N, *space) or (N, 1, *space) with time_axis false")
+
+
+def _read_arrays(f, fields: list[str], a: dict, t: int | None, rows, where: str) -> np.ndarray:
+    """Top-level datasets -> (n, C, *space) at time index t (None: no time axis); ``rows``: a slice or an
+    increasing list of sample numbers (h5py reads only those samples and that time step)."""
+    chans = []
     for name in fields:
         if name not in f:
             raise DataFormatError(f"{where}: no dataset {name!r}; it has {sorted(f.keys())}")
         ds = f[name]
-        if t is not None:
-            if ds.ndim != 2 + sd:
-                raise DataFormatError(f"{where}: dataset {name!r} has shape {ds.shape}, expected "
-                                      f"(N, T, {'X' if sd == 1 else 'H, W'})")
-            ti = _time_index(t, ds.shape[1], int(a["reduced_resolution_t"]), f"{where}:{name}")
-            arr = ds[(slice(0, n), ti) + _space(sd, r)]
-        else:
-            if ds.ndim == 1 + sd:
-                arr = ds[(slice(0, n),) + _space(sd, r)]
-            elif ds.ndim == 2 + sd and ds.shape[1] == 1:
-                arr = ds[(slice(0, n), 0) + _space(sd, r)]
-            else:
-                raise DataFormatError(f"{where}: dataset {name!r} has shape {ds.shape}, expected "
-                                      f"(N, *space) or (N, 1, *space) with time_axis false")
+        arr = ds[(rows,) + _field_index(ds, name, a, t, where)]
         chans.append(np.asarray(arr, dtype=np.float32))
     return np.stack(chans, axis=1)
 
 
-def _read_groups(f, a: dict, t: int, n: int, where: str) -> np.ndarray:
-    """Per-sample groups with ``data`` (T, *space, C) -> (n, C, *space) at time index t."""
+def _group_names(f, where: str) -> list[str]:
+    """Sorted names of the per-sample groups (those holding ``data``)."""
     names = sorted(k for k in f.keys() if "data" in f[k])
     if not names:
         raise DataFormatError(f"{where}: layout 'groups' expects groups holding a 'data' dataset; "
                               f"found {sorted(f.keys())[:5]}")
+    return names
+
+
+def _read_groups(f, a: dict, t: int, names: list[str], where: str) -> np.ndarray:
+    """Per-sample groups ``names`` with ``data`` (T, *space, C) -> (n, C, *space) at time index t."""
     sd, r = int(a["spatial_dims"]), int(a["reduced_resolution"])
     out = []
-    for g in names[:n]:
+    for g in names:
         ds = f[g]["data"]
         if ds.ndim != 2 + sd:
             raise DataFormatError(f"{where}: {g}/data has shape {ds.shape}, expected (T, *space, C)")
@@ -142,6 +157,12 @@ def _pick(arr: np.ndarray, channels, where: str) -> np.ndarray:
     return arr[:, list(channels)]
 
 
+def _shaped(x: np.ndarray, channels, flatten: bool, where: str) -> np.ndarray:
+    """Fields read (n, C, *space) -> the task's inputs or targets: chosen channels, flattened when asked."""
+    x = _pick(x, channels, where)
+    return x.reshape(len(x), 1, -1) if flatten else x  # ORCA's 1D CFD: (C, X) -> (1, C * X)
+
+
 def _count(f, a: dict) -> int:
     if a["layout"] == "groups":
         return sum(1 for k in f.keys() if "data" in f[k])
@@ -151,9 +172,61 @@ def _count(f, a: dict) -> int:
     return int(f[name].shape[0])
 
 
+@register_source
+class PdeFieldSource(RowSource):
+    """The inputs of a PDEBench task, rows read on demand: samples 0..n-1 of ``args.file`` at ``args.t_in``
+    (the loader's args: layout, fields / input_fields, time_axis, spatial_dims, reduced_resolution(_t),
+    input_channels, flatten_channels). A batch reads its samples at that one time step, nothing else."""
+
+    kind = "pde_fields"
+    ARGS = ("file", "layout", "fields", "input_fields", "time_axis", "spatial_dims", "t_in", "reduced_resolution",
+            "reduced_resolution_t", "input_channels", "flatten_channels")
+
+    def __init__(self, path: str | Path, args: dict, n_rows: int):
+        self.path, self.args, self.n_rows = str(path), {k: args[k] for k in self.ARGS}, int(n_rows)
+        self._a = {**DEFAULT_ARGS, **self.args}
+        self._names = None
+        self.sample_shape = tuple(self.read(np.arange(1))[0].shape) if self.n_rows else ()
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        import h5py
+
+        a, where = self._a, self.path
+        sel = slice(int(rows[0]), int(rows[-1]) + 1) if int(rows[-1]) - int(rows[0]) + 1 == len(rows) else rows.tolist()
+        with h5py.File(self.path, "r") as f:
+            if a["layout"] == "groups":
+                if self._names is None:
+                    self._names = _group_names(f, where)[: self.n_rows]
+                x = _read_groups(f, a, int(a["t_in"]), [self._names[int(i)] for i in rows], where)
+            else:
+                x = _read_arrays(f, a["input_fields"] or a["fields"], a, int(a["t_in"]) if a["time_axis"] else None,
+                                 sel, where)
+        return np.ascontiguousarray(_shaped(x, a["input_channels"], bool(a["flatten_channels"]), where))
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "path": self.path, "args": self.args, "n_rows": self.n_rows}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "PdeFieldSource":
+        return cls(d["path"], d["args"], d["n_rows"])
+
+
+def _read_pair(f, a: dict, n: int, where: str, lazy: bool) -> tuple:
+    """(x, y) of samples 0..n-1: x None when ``lazy`` (read per batch by PdeFieldSource)."""
+    if a["layout"] == "groups":
+        names = _group_names(f, where)[:n]
+        x = None if lazy else _read_groups(f, a, int(a["t_in"]), names, where)
+        return x, _read_groups(f, a, int(a["t_out"]), names, where)
+    t_in = int(a["t_in"]) if a["time_axis"] else None
+    t_out = int(a["t_out"]) if a["time_axis"] else None
+    x = None if lazy else _read_arrays(f, a["input_fields"] or a["fields"], a, t_in, slice(0, n), where)
+    return x, _read_arrays(f, a["fields"], a, t_out, slice(0, n), where)
+
+
 @register_loader("pdebench_hdf5", fetch=fetch_pdebench, fingerprint=_fingerprint)
 def load_pdebench(args: dict, seed: int, data_dir: Path) -> TaskData:
-    """PDEBench HDF5 -> TaskData(x = u(t_in), y = u(t_out)); seed unused (fixed split)."""
+    """PDEBench HDF5 -> TaskData(x = u(t_in), y = u(t_out)); seed unused (fixed split). With ``lazy_inputs``
+    x_train / x_test are LazyRows (rows n_test..n-1 / 0..n_test-1 of a PdeFieldSource)."""
     import h5py
 
     a = _args(args)
@@ -168,21 +241,17 @@ def load_pdebench(args: dict, seed: int, data_dir: Path) -> TaskData:
                 n = min(n, int(a["max_samples"]))
             if n < 2:
                 raise DataFormatError(f"{where}: {n} samples found; need at least 2")
-            if a["layout"] == "groups":
-                x = _read_groups(f, a, int(a["t_in"]), n, where)
-                y = _read_groups(f, a, int(a["t_out"]), n, where)
-            else:
-                t_in = int(a["t_in"]) if a["time_axis"] else None
-                t_out = int(a["t_out"]) if a["time_axis"] else None
-                x = _read_arrays(f, a["input_fields"] or a["fields"], a, t_in, n, where)
-                y = _read_arrays(f, a["fields"], a, t_out, n, where)
+            x, y = _read_pair(f, a, n, where, bool(a["lazy_inputs"]))
+        if a["lazy_inputs"]:
+            x = LazyRows(PdeFieldSource(path, a, n))
     except OSError as e:
         raise DataFormatError(f"pdebench_hdf5: cannot read {where} as HDF5: {e}") from e
-    x = _pick(x, a["input_channels"], where)
-    y = _pick(y, a["target_channels"], where)
-    if a["flatten_channels"]:  # ORCA's 1D CFD: (C, X) -> (1, C * X)
-        x, y = x.reshape(len(x), 1, -1), y.reshape(len(y), 1, -1)
+    if x is not None and not a["lazy_inputs"]:
+        x = _shaped(x, a["input_channels"], bool(a["flatten_channels"]), where)
+    y = _shaped(y, a["target_channels"], bool(a["flatten_channels"]), where)
     n_test = max(1, int(round(float(a["test_fraction"]) * n)))
     info = {"task": "dense", "source": f"pdebench_hdf5:{path.name}", "layout": a["layout"],
             "n_samples": int(n), "n_test": n_test}
+    if a["lazy_inputs"]:
+        return TaskData(x.rows(slice(n_test, None)), y[n_test:], x.rows(slice(0, n_test)), y[:n_test], info)
     return TaskData(x[n_test:], y[n_test:], x[:n_test], y[:n_test], info)
