@@ -122,16 +122,19 @@ def test_a_worker_that_loaded_the_cuda_driver_does_not_serve(tmp_path):
     assert not socket_path.exists()
 
 
-def test_every_job_the_rules_start_goes_to_the_worker_except_the_report():
-    """A rule's `orca <command>` pays ~5 s of imports outside the worker (README: Warm worker)."""
+def test_every_job_the_rules_start_goes_to_the_worker_except_the_report_and_sizing():
+    """A rule's `orca <command>` pays ~5 s of imports outside the worker (README: Warm worker). A sizing unit
+    (`orca size-unit`) runs in a fresh process on purpose: its peak RSS must be its own, not a fork of the
+    worker's preloaded torch (docs/sizing.md)."""
     import re
 
     from orca.runtime.warm_client import WARM_COMMANDS
 
     rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
-    command = re.compile(r'"orca (?:--usage-out \S+ )?(\w+)')  # the rules measure their jobs (--usage-out)
+    command = re.compile(r'"orca (?:--usage-out \S+ )?([\w-]+)')  # the rules measure their jobs (--usage-out)
     called = {m for f in rules.glob("*.smk") for m in command.findall(f.read_text())}
-    assert called - {"report"} <= WARM_COMMANDS, called - WARM_COMMANDS
+    assert called - {"report", "size-unit"} <= WARM_COMMANDS, called - WARM_COMMANDS
+    assert "size-unit" not in WARM_COMMANDS
     assert {"standin", "fetch", "prepare", "align", "refine", "baseline", "sources"} <= called
 
 

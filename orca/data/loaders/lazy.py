@@ -269,6 +269,15 @@ def apply_step(batch: np.ndarray, step: dict) -> np.ndarray:
     raise ValueError(f"unknown per-batch step {op!r}")
 
 
+def canonical_float32(batch: np.ndarray) -> np.ndarray:
+    """``batch`` as float32 in C order with the strides a new array has. numpy calls a transposed array with a
+    length-1 axis contiguous and keeps its strides, from which torch infers channels-last: the same values then
+    take another convolution kernel and round differently from the in-memory path's freshly made array."""
+    out = np.ascontiguousarray(batch, dtype=np.float32)
+    canonical = np.empty(0, np.float32).itemsize * np.cumprod((1, *out.shape[:0:-1]))[::-1]
+    return out if tuple(out.strides) == tuple(int(s) for s in canonical) else out.copy(order="C")
+
+
 @register_source
 class MappedSource(RowSource):
     """Rows ``range(*row_range)`` of ``base`` (all rows when None), with ``steps`` applied to every batch read
@@ -287,7 +296,7 @@ class MappedSource(RowSource):
     def _apply(self, batch: np.ndarray) -> np.ndarray:
         for step in self.steps:
             batch = apply_step(batch, step)
-        return np.ascontiguousarray(batch, dtype=np.float32)
+        return canonical_float32(batch)
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         base_rows = rows if self._rows is None else self._rows[rows]
