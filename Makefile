@@ -2,6 +2,7 @@
 #   make table   set up (first time), build the default offline table with Snakemake and its HTML report
 #                (a partly failed run still builds the table, listing its missing cells, and exits non-zero)
 #   make test    run the test suite (what CI runs)
+#   make followups  the follow-ups table on the offline rows (LoRA, the controls; config/followups-offline.yaml)
 #   make size    measure every distinct job shape of the paper grid at real size (docs/sizing.md, ~1 h on 2 cores)
 #   make cost    what each paper table costs, from those measurements (reports/cost/cost.md)
 #   make gpu-check  on a CUDA machine: step time, peak GPU memory and TFLOP/s of one 1D and one 2D paper row
@@ -11,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.orca-installed
 
-.PHONY: setup table test test-all slurm-test bench size cost gpu-check clean-results
+.PHONY: setup table followups test test-all slurm-test bench size cost gpu-check clean-results
 
 setup: $(STAMP)
 
@@ -30,6 +31,11 @@ table: setup
 	$(BIN)/python scripts/check_lock.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --keep-going --report reports/report.html --report-after-run \
 	  || { PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --report reports/report.html; exit 1; }
+
+followups: setup
+	$(BIN)/python scripts/check_lock.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config/followups-offline.yaml --keep-going \
+	  --report reports/report-followups.html --report-after-run
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -214,8 +214,9 @@ def _training_parsers(sub) -> None:
     _data_dir_opt(p)
     _run_opts(p)
     p.add_argument("--method", default=None,
-                   help="method name recorded in the result ('none' = naive fine-tuning; a control such as "
-                        "'frozen-body' or 'random-body' refines without alignment, its body frozen or random)")
+                   help="method name recorded in the result ('none' = naive fine-tuning; a control refines "
+                        "without alignment: frozen-body, lora, random-body, attention1-body, no-body, "
+                        "orca/stages/controls.py)")
     p.add_argument("--embedder", default=None, help="aligned embedder.pt (omit for 'none')")
     p.add_argument("--out", required=True, help="result JSON")
 
@@ -490,7 +491,7 @@ def _cmd_report(args) -> int:
     written = build_report([Path(r) for r in args.runs], job.job["table"], Path(args.results_dir),
                            Path(args.reports_dir), Path(opts["published"]) if opts["published"] else None,
                            score=opts["score"], summary=opts["summary"], reference=opts["reference"],
-                           rehearsal=job.rehearsal, missing=missing)
+                           rehearsal=job.rehearsal, missing=missing, questions=opts.get("questions"))
     for path in (written.values() if isinstance(written, dict) else written):
         print(f"wrote {path}")
     return 0

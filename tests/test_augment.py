@@ -109,14 +109,15 @@ def test_fixed_normalisation_and_no_normalisation_are_accepted(tmp_path):
 # align with the task's optimizer and ORCA's StepLR lambda); all re-pinned when every job's settings became one
 # resolved document (issue 18: stage, mode and whole task sections in the hash); refine re-pinned when
 # refine.precision and body.attention entered its settings with their defaults (issue 19: fp32, eager; align
-# reads body.pretrained only and kept its hash): cached outputs are recomputed
+# reads body.pretrained only and kept its hash), and when refine.finetune entered them (issue 20: full): cached
+# outputs are recomputed
 PINNED_SPEC = {"name": "pinned", "title": "Pinned", "suite": "test", "input": {"modality": "2d", "shape": [3, 8, 8]},
                "output": {"kind": "classification", "num_outputs": 4},
                "data": {"loader": "arrays", "args": {"root": "pinned", "x_train": {"file": "p.npz", "key": "x_train"}},
                         "normalize": {"inputs": {"mean": [0.5], "std": [0.25]}}},
                "loss": {"name": "cross_entropy"}, "metric": "zero_one_error_pct", "embedder": {"patch_size": 4},
                "refine": {"epochs": 2, "batch_size": 4}, "align": {}}
-PINNED = {"fetch": "94e2f7876c86", "align": "f8626050fdbe", "refine": "e2c9067d8d9d", "baseline": "a254c79b9be9"}
+PINNED = {"fetch": "94e2f7876c86", "align": "f8626050fdbe", "refine": "5e4072f440c4", "baseline": "a254c79b9be9"}
 STAGES = ("fetch", "align", "refine", "baseline")
 
 

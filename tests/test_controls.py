@@ -1,5 +1,5 @@
-"""The reproduction study's controls: a frozen body (FPT: only embedder, layer norms and head train) and a
-randomly initialised body, as refine methods of the grid."""
+"""The controls as refine methods of the grid: a frozen body (FPT: only embedder, layer norms and head train), LoRA
+adapters on a frozen body, a randomly initialised body, one random attention layer instead of the body, and no body."""
 import copy
 
 import numpy as np
@@ -10,7 +10,7 @@ import yaml
 from orca.data import fetch
 from orca.stages import refine as refine_mod
 from tests.stage_jobs import run_refine
-from orca.stages.controls import CONTROLS, body_mode_of, freeze_except_layer_norms
+from orca.stages.controls import CONTROLS, body_of, finetune_of, freeze_except_layer_norms
 from orca.spec.tasks import load_task
 from orca.plan.grid import ConfigError, Grid
 
@@ -73,9 +73,12 @@ def test_random_body_loader_builds_random_weights_of_the_same_architecture():
     assert not torch.allclose(a[weight], b[weight])
 
 
-def test_methods_map_to_body_modes():
-    assert body_mode_of("none") == body_mode_of("otdd-exact") == "pretrained"
-    assert body_mode_of("frozen-body") == "frozen" and body_mode_of("random-body") == "random"
+def test_methods_map_to_bodies_and_fine_tuning():
+    assert body_of("none") == body_of("otdd-exact") == body_of("frozen-body") == body_of("lora") == "pretrained"
+    assert body_of("random-body") == "random" and body_of("attention1-body") == "attention1"
+    assert body_of("no-body") == "none"
+    assert finetune_of("frozen-body") == "frozen" and finetune_of("lora") == "lora"
+    assert finetune_of("none") == finetune_of("random-body") == "full" and finetune_of("otdd-exact", "lora") == "lora"
 
 
 def _config(controls):
@@ -95,3 +98,68 @@ def test_grid_plans_controls_as_refine_runs_without_an_align_job():
 def test_unknown_control_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown control 'thawed-body'"):
         Grid(_config(["thawed-body"]))
+
+
+def test_lora_refine_trains_only_the_adapters_of_the_body(iris, tiny_text_body):
+    task, root = iris
+    body = copy.deepcopy(tiny_text_body)
+    before = {k: v.clone() for k, v in body.state_dict().items()}
+    rec = run_refine(task, "roberta-base", "lora", 0, root / "lora.json", root / "data", body=body,
+                     log=lambda *_: None)
+    after = {k.replace(".base_layer", ""): v for k, v in body.state_dict().items()}  # peft wraps each target
+    assert set(before) < set(after)
+    changed = {k for k in after if k not in before or not torch.equal(before[k], after[k])}
+    assert changed and all("lora_" in k for k in changed), sorted(changed)  # the base weights never move
+    ft = rec["finetune"]
+    assert rec["body"] == "pretrained" and ft["finetune"] == "lora"
+    assert ft["lora"] == {"rank": 8, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}
+    # 2 layers x (query + value) x r (in + out) = 2 x 2 x 8 x (32 + 32)
+    assert ft["body_trainable_parameters"] == 2 * 2 * 8 * 64
+    assert rec["settings"]["task"]["refine"]["finetune"] == "lora" and rec["settings"]["task"]["refine"]["lora"]
+
+
+def test_attention1_and_no_body_replace_the_encoder(iris, tiny_text_body):
+    task, root = iris
+    width = tiny_text_body.width
+    recs = {m: run_refine(task, "roberta-base", m, 0, root / f"{m}.json", root / "data",
+                          body=copy.deepcopy(tiny_text_body), log=lambda *_: None)
+            for m in ("attention1-body", "no-body", "none")}
+    assert recs["attention1-body"]["body"] == "attention1" and recs["no-body"]["body"] == "none"
+    body_params = {m: r["finetune"]["body_trainable_parameters"] for m, r in recs.items()}
+    assert body_params["no-body"] == 0
+    assert body_params["attention1-body"] == 4 * width * width + 4 * width  # in-projection (q, k, v) + out-projection
+    assert body_params["none"] == sum(p.numel() for p in tiny_text_body.encoder.parameters())
+    for rec in recs.values():
+        assert np.isfinite(rec["scores"]["test_at_best_val"])
+
+
+def test_replaced_image_bodies_keep_the_patch_grid(tiny_image_body):
+    from orca.model.network import build_model
+    from orca.model.replacement_bodies import replace_body
+    from orca.spec.sections import EmbedderSpec
+
+    emb = EmbedderSpec(target_seq_len=64, patch_size=4, image_size=None)
+    x = torch.randn(2, 3, 16, 16)
+    for kind in ("attention1", "none"):
+        body = replace_body(copy.deepcopy(tiny_image_body), kind, seed=0)
+        pooled = build_model(body, "2d", (3, 16, 16), emb, "classification", (5,))
+        dense = build_model(body, "2d", (3, 16, 16), emb, "dense", (2, 16, 16))
+        assert pooled(x).shape == (2, 5) and dense(x).shape == (2, 2, 16, 16)
+        assert body.out_width == tiny_image_body.width and body.downsample == 1
+
+
+def test_a_control_s_refine_settings_are_in_its_job_settings_and_hash(iris):
+    from tests.stage_jobs import job_for
+
+    task, _ = iris
+    jobs = {m: job_for(task, "refine", "roberta-base", m) for m in ("none", "lora", "frozen-body", "no-body")}
+    refine = {m: j.settings["task"]["refine"] for m, j in jobs.items()}
+    assert refine["none"]["finetune"] == "full" and "lora" not in refine["none"]
+    assert refine["lora"]["finetune"] == "lora" and refine["lora"]["lora"]["rank"] == 8
+    assert refine["frozen-body"]["finetune"] == "frozen" and "lora" not in refine["frozen-body"]
+    assert len({j.settings_hash for j in jobs.values()}) == 3  # no-body changes the body, not a setting: its method
+    assert jobs["no-body"].settings_hash == jobs["none"].settings_hash  # names it (the job's identity)
+    ranked = load_task("benchmarks/offline/iris.yaml", {**OVERRIDES, "refine": {**OVERRIDES["refine"],
+                                                                                "lora": {"rank": 4}}})
+    assert job_for(ranked, "refine", "roberta-base", "lora").settings_hash != jobs["lora"].settings_hash
+    assert job_for(ranked, "refine", "roberta-base", "none").settings_hash == jobs["none"].settings_hash

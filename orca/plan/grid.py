@@ -44,6 +44,16 @@ def registries() -> dict[str, list[str]]:
             "controls": sorted(CONTROLS)}
 
 
+def _check_questions(name: str, table: dict) -> None:
+    """A table's ``questions`` compare two of the table's own methods."""
+    methods = list(table.get("baselines", [])) + list(table["aligners"]) + list(table.get("controls", []))
+    for i, q in enumerate(table.get("questions") or []):
+        for key in ("method", "reference"):
+            if q[key] not in methods:
+                raise ConfigError(f"config tables.{name}.questions[{i}].{key}: {q[key]!r} is not a method of the "
+                                  f"table; allowed: {', '.join(methods)}")
+
+
 def _check_summary(name: str, table: dict) -> None:
     """A table's ``summary``: its reference is one of the table's methods, its groups' tasks are the table's."""
     summary = table.get("summary")
@@ -82,6 +92,7 @@ class Grid:
                                           f"allowed: {', '.join(names)}")
             used.update(table["tasks"])
             _check_summary(name, table)
+            _check_questions(name, table)
         self.overrides = config.get("overrides") or {}
         self._tasks: dict = {}
         self._jobs: dict = {}
@@ -154,7 +165,8 @@ class Grid:
 
     def _report_options(self, table: str) -> dict:
         t = self.config["tables"][table]
-        return {"score": t.get("score", "selected"), "summary": t.get("summary"), "reference": "none",
+        questions = {"questions": t["questions"]} if t.get("questions") else {}  # in the settings only when asked
+        return {"score": t.get("score", "selected"), "summary": t.get("summary"), "reference": "none", **questions,
                 "published": self.config.get("published_csv") or None}
 
     def backbones_for(self, table: str, task: str) -> list[str]:

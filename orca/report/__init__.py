@@ -12,6 +12,7 @@ comparison with ``none`` (``aggregate.summarise``, ``compare``), puts published 
   ``results/NAME_profile.csv`` and ``reports/NAME_profile.{png,pdf}`` (performance profiles; ``profiles``);
 - when the runs of one stage come from different code versions, a note naming them (``versions.version_note``)
   under the Markdown's provenance line and in the LaTeX caption;
+- with ``questions``, a section answering each (method vs reference, paired over seeds; ``questions``);
 - with a ``summary`` spec also ``results/NAME_summary.csv`` (average improvement over a reference method,
   ``summary.build_summary``) and a section of the Markdown and LaTeX.
 
@@ -41,7 +42,7 @@ def report_targets(table: str, results_dir: Path, reports_dir: Path, summary: bo
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
                  published_csv: Path | None, score: str = "selected",
                  summary: dict | None = None, reference: str = "none", rehearsal: bool = False,
-                 missing: dict | None = None) -> dict[str, Path]:
+                 missing: dict | None = None, questions: list[dict] | None = None) -> dict[str, Path]:
     """Aggregate the runs of ``table`` and write the files of :func:`report_targets`.
 
     Run files whose ``table`` differs are ignored (a file without ``table`` counts as this
@@ -49,7 +50,9 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     (``{"improvement_over": method, "groups": {...}}``, see ``summary.build_summary``) or None.
     ``reference``: the method every other one is paired with (naive fine-tuning, ``none``). ``rehearsal``
     (the report job's mode): every output is marked and every run must be a rehearsal's. ``missing``: a partly
-    failed table's missing cells (``orca.plan.failures.missing_cells``), listed in every output (``missing``).
+    failed table's missing cells (``orca.plan.failures.missing_cells``), listed in every output (``missing``). ``questions``: the
+    table's config ``questions`` (``[{question, method, reference}]``), answered in a section of the Markdown and
+    LaTeX (``questions``).
     Returns ``{kind: written path}``.
     """
     from ..rehearsal.marking import check_runs, mark_frame, title
@@ -88,6 +91,12 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
              "profile_csv": to_csv_text(mark_frame(curves, rehearsal))}
     if summary is not None:
         texts.update(_summary_texts(ours, table, summary, published, texts, rehearsal))
+    if questions:
+        from .questions import answer_questions, questions_latex, questions_markdown
+
+        answers = answer_questions(ours, runs, score, questions)
+        texts["md"] += questions_markdown(answers, questions)
+        texts["tex"] += "\n" + questions_latex(answers, questions, table)
     for md, tex in (("md", "tex"), ("md_long", "tex_long")):
         texts[md], texts[tex] = _with_version_note(list(runs["path"]), texts[md], texts[tex])
     if missing and missing["missing"]:  # a partial table lists its missing cells (orca.report.missing)

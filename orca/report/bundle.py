@@ -460,7 +460,8 @@ def rebuild_table(manifest: dict, members: dict[str, bytes], workdir: Path) -> d
         written = build_report(needed[:len(report["run_files"])], job.job["table"], Path(report["results_dir"]),
                                Path(report["reports_dir"]), Path(pub["file"]) if pub else None,
                                score=opts.get("score", "selected"), summary=opts.get("summary"),
-                               reference=opts.get("reference", "none"), rehearsal=job.rehearsal, **extra)
+                               reference=opts.get("reference", "none"), rehearsal=job.rehearsal,
+                               **({"questions": opts["questions"]} if opts.get("questions") else {}), **extra)
         by_kind = {k: Path(p) for k, p in written.items()}
         out = {}
         for kind, name in table_files.items():

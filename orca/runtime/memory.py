@@ -7,6 +7,8 @@ the whole process lifetime (``ru_maxrss``) and ``peaks()`` says so (``rss_window
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import resource
 import sys
 from pathlib import Path
@@ -31,14 +33,26 @@ def current_rss_mb() -> float | None:
     return _status_mb("VmRSS")
 
 
+def release_free_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``; nothing elsewhere), so the resident
+    set is what is live: memory the allocator kept after freeing it would otherwise absorb a window's growth."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def reset_peaks(device=None) -> bool:
     """Start a new peak window (host RSS and, for a CUDA ``device``, GPU memory); False when the host window
-    cannot be reset (then :func:`peaks` reports the process lifetime peak)."""
+    cannot be reset (then :func:`peaks` reports the process lifetime peak). Free heap pages are released first
+    (:func:`release_free_heap`), so the window's peak is the live memory plus what the window itself needs."""
     if device is not None and getattr(device, "type", str(device)) == "cuda":
         import torch
 
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+    release_free_heap()
     try:
         _CLEAR_REFS.write_text("5")
         return True

@@ -123,7 +123,7 @@ def job_rows(grid, table: str, records: dict, device_classes: list[str]) -> list
 
 def _sized_row(grid, stage: str, ident: dict, rec: dict, device_classes: list[str]) -> dict:
     """cpu_s, flops, steps, peak_mb, gpu_h_<class> (and fits_<class>) of one sized job."""
-    from ..stages.controls import body_mode_of
+    from ..stages.controls import finetune_of
 
     full = rec["refine"]["full"] if "full" in rec["refine"] else next(iter(rec["refine"].values()))
     if stage == "sources":
@@ -136,7 +136,7 @@ def _sized_row(grid, stage: str, ident: dict, rec: dict, device_classes: list[st
         row = {"cpu_s": task.align.epochs * al["epoch_s"] + al["prepare_s"], "steps": task.align.epochs,
                "flops": 0.0, "peak_mb": al["peak_rss_mb"]}
         return {**row, **_gpu_by_ratio(row["cpu_s"], task, full, rec, device_classes)}
-    ref = rec["refine"]["frozen" if body_mode_of(ident["method"]) == "frozen" else "full"]
+    ref = rec["refine"].get(finetune_of(ident["method"], task.refine.finetune), full)  # replaced bodies: full's
     precision = (task.spec.get("refine") or {}).get("precision", "fp32")
     row = {**refine_cost(task, ident["protocol"], ref, precision), "precision": precision}
     base = rec.get("rss_before_model_mb") or 0.0

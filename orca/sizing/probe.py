@@ -160,11 +160,12 @@ def _checkpoint(tr) -> dict:
 
 
 def size_refine(run, body_folder: str, mode: str, sizing: dict, ckpt_dir: Path, log=print) -> dict:
-    """The refine measurements of one body mode (``full`` or ``frozen``) of ``run`` (a StageSetup)."""
+    """The refine measurements of one fine-tuning scheme (``full``, ``frozen`` or ``lora``: refine.finetune) of
+    ``run`` (a StageSetup)."""
     from ..model.backbones import load_body
     from ..model.network import build_model, output_shape
     from ..spec.protocols import get_protocol
-    from ..stages.controls import freeze_except_layer_norms
+    from ..model.finetune import LORA_DEFAULTS, apply_finetune
     from ..stages.refine import _training
     from ..training.checkpoint import Checkpointer
     from ..data.taskdata import num_outputs
@@ -172,8 +173,7 @@ def size_refine(run, body_folder: str, mode: str, sizing: dict, ckpt_dir: Path, 
     task, data, job = run.task, run.data, run.job
     body = load_body(job.job["backbone"], pretrained=True, dropout=task.body.dropout, weights=body_folder,
                      attention=task.body.attention)
-    if mode == "frozen":
-        freeze_except_layer_norms(body)
+    apply_finetune(body, mode, task.refine.lora or LORA_DEFAULTS)
     k = num_outputs(task, data.y_train, data.info)
     model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
                         output_shape(task.output.kind, k, data.y_train.shape[1:]), transfer=True).to(run.device)

@@ -63,10 +63,11 @@ def per_sample_shape(task) -> list[int]:
 
 def _unit_extras(grid, table: str, task: str, backbone: str, sizing: dict) -> dict:
     """The body modes and align methods the table's jobs of this row run (the unit's own settings)."""
-    from ..stages.controls import body_mode_of
+    from ..stages.controls import finetune_of
 
     t = grid.config["tables"][table]
-    modes = {"full"} | {"frozen" for c in t.get("controls", []) if body_mode_of(c) == "frozen"}
+    own = grid.task(task).refine.finetune  # the aligners' and naive fine-tuning's
+    modes = {own} | {finetune_of(c, own) for c in t.get("controls", [])}
     aligners = [(m, align_solver(get_protocol(p), grid.task(task).align.solver))
                 for m in t["aligners"] if grid.trains_embedder(m) for p in grid.protocols_for(table)]
     return {"modes": sorted(modes), "aligners": sorted(set(aligners)), "sizing": dict(sizing),
@@ -81,6 +82,7 @@ def shape_key(job: JobSettings) -> str:
     task.pop("data", None)
     sizes = task.pop("sizes", None) or {}
     task["features"] = sizes.get("features")
+    task["refine"].pop("finetune", None)  # the unit's ``modes`` say which fine-tuning schemes it measures
     return json.dumps({"backbone": job.job["backbone"], **settings}, sort_keys=True)
 
 

@@ -131,9 +131,24 @@ def resolve_job(stage: str, identity: dict, mode: str = "real", task=None, extra
         settings["task"] = cut(task.spec, TASK_PATHS[stage])
     settings.update(extra or {})
     settings = _jsonable(settings)
+    if stage == "refine" and task is not None:
+        _method_refine(settings["task"]["refine"], identity["method"])
+    elif stage == "size" and task is not None and "lora" not in settings.get("modes", ()):
+        settings["task"]["refine"].pop("lora", None)  # sized only where a table runs LoRA
     labels = _jsonable({k: task.spec.get(k) for k in LABELS}) if task is not None else {}
     return JobSettings(_jsonable({k: identity[k] for k in keys}), settings, labels,
                        str(task.path) if task is not None else None, settings_hash(settings))
+
+
+def _method_refine(refine: dict, method: str | None) -> None:
+    """A method's own refine settings written into ``refine`` (a control's, e.g. ``lora``: finetune lora;
+    orca/stages/controls.py); ``lora`` kept only where the job runs LoRA, so LoRA's settings are not in the
+    hash of a job they do not change."""
+    from ..stages.controls import method_refine_settings
+
+    refine.update(_jsonable(method_refine_settings(method)))
+    if refine.get("finetune", "full") != "lora":
+        refine.pop("lora", None)
 
 
 #: ``cache_key`` values: what a job's settings hash names (README: Caching).

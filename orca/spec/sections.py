@@ -103,6 +103,8 @@ class RefineSpec:
     val_fraction: float | None = None
     augment: dict | None = None
     precision: str = "fp32"  # fp32 (the released code's), tf32 or bf16: orca/training/precision.py
+    finetune: str = "full"  # full (the released code's), lora or frozen: orca/model/finetune.py
+    lora: dict | None = None  # {rank, alpha, dropout, target_modules} when finetune is lora
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,10 @@ DEFAULTS: dict = {
               "pseudo_labels": 10, "max_source": 5000},
     "refine": {"epochs": 10, "batch_size": 32, "eval_batch_size": 256, "optimizer": "adamw", "lr": 1e-4,
                "weight_decay": 0.0, "momentum": 0.9, "betas": [0.9, 0.98], "scheduler": None,
-               "accum": 1, "clip": 1.0, "precision": "fp32"},  # fp32: the released code's (orca/training/precision.py)
+               "accum": 1, "clip": 1.0, "precision": "fp32",  # fp32: the released code's (orca/training/precision.py)
+               # full: every body weight trains, the released code's (orca/model/finetune.py); refine.lora is in a
+               # job's settings only when it runs LoRA (orca.spec.jobs.resolve_job)
+               "finetune": "full", "lora": {"rank": 8, "alpha": 8, "dropout": 0.0, "target_modules": None}},
     "resources": {"mem_mb": 4000, "runtime_min": 60, "gpus": 0, "cpus": 1},
     "baselines": [],
     "published": [],

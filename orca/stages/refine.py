@@ -33,7 +33,9 @@ from .records import build_record, write_record
 from ..data.taskdata import num_outputs
 from ..spec.tasks import Task
 from .common import JobIO, batch_rows, resume, setup, snapshot, training_inputs
-from .controls import body_mode_of, freeze_except_layer_norms
+from ..model.finetune import apply_finetune
+from ..model.replacement_bodies import replace_body
+from .controls import body_of
 
 
 def as_target(y: np.ndarray, kind: str) -> torch.Tensor:
@@ -111,16 +113,16 @@ def run_refine(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     ident = job.job
     backbone, method, seed = ident["backbone"], ident["method"], ident["seed"]
     proto = get_protocol(ident["protocol"])
-    body_mode = body_mode_of(method)
+    body_kind = body_of(method)
     run = setup(job, io.out, io.data_dir, io.device, validation=proto.validation_split)
     task, data = run.task, run.data
     metric = get_metric(task.metric)
     k = num_outputs(task, data.y_train, data.info)
-    pretrained = task.body.pretrained and body_mode != "random"
+    pretrained = task.body.pretrained and body_kind != "random"
     body = body or load_body(backbone, pretrained=pretrained, dropout=task.body.dropout, seed=seed,
                              rehearsal=job.rehearsal, weights=job.get("weights"), attention=task.body.attention)
-    if body_mode == "frozen":
-        freeze_except_layer_norms(body)
+    body = replace_body(body, body_kind, seed, task.body.dropout)  # attention1-body, no-body: a replacement
+    finetuned = apply_finetune(body, task.refine.finetune, task.refine.lora, seed)  # refine.finetune (+ lora)
     embedder_path = io.embedder
     model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
                         output_shape(task.output.kind, k, data.y_train.shape[1:]), transfer=embedder_path is not None)
@@ -143,11 +145,26 @@ def run_refine(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     scores = _final_scores(tr, data)
     record = build_record(job, metric, scores, data, run.started, io.out, run.device, protocol=proto.name,
                           history=tr.t["history"],
-                          body="frozen" if body_mode == "frozen" else ("pretrained" if pretrained else "random"),
+                          body=_body_label(body_kind, pretrained, task.refine.finetune),
+                          finetune={**finetuned, "trainable_parameters": _trainable(model),
+                                    "parameters": sum(p.numel() for p in model.parameters())},
                           embedder=str(embedder_path) if embedder_path else None)
     write_record(record, io.out)
     ckpt.remove()
     return record.to_json()
+
+
+def _body_label(kind: str, pretrained: bool, finetune: str) -> str:
+    """The run record's ``body``: frozen (refine.finetune frozen), pretrained, random, attention1 or none."""
+    if kind in ("attention1", "none"):
+        return kind
+    if finetune == "frozen":
+        return "frozen"
+    return "pretrained" if pretrained else "random"
+
+
+def _trainable(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def _training(task: Task, run, model, k: int, seed: int, ckpt: Checkpointer, label: str, log, proto) -> _Training:

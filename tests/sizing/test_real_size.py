@@ -13,7 +13,7 @@ ROWS = {"satellite": "roberta-base", "ninapro": "swin-base"}
 def test_one_1d_and_one_2d_paper_row_at_full_size(tmp_path):
     tables = {f"t_{task}": {"title": task, "tasks": [task], "backbones": [bb], "aligners": ["none"], "seeds": [0]}
               for task, bb in ROWS.items()}
-    cfg = sizing_config(tmp_path, tables, {"micro_batches": [1], "direct_below_mb": 0, "precisions": ["fp32"]})
+    cfg = sizing_config(tmp_path, tables, {"micro_batches": [1, 4], "direct_below_mb": 0, "precisions": ["fp32"]})
     out = tmp_path / "sizing"
     done = orca("size", "--configfile", cfg, "--sizing-dir", str(out), timeout=1200)
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
@@ -26,7 +26,7 @@ def test_one_1d_and_one_2d_paper_row_at_full_size(tmp_path):
         # Swin-base's encoder and final norm 86.7 M
         assert 84e6 < full["parameters"] < 90e6, full["parameters"]
         at = full["precisions"]["fp32"]["at_batch"]
-        assert at["scaled_from"] == [1, 2] and at["step_s"] > 0
+        assert at["scaled_from"] == [1, 4] and at["step_s"] > 0
         assert at["peak_rss_mb"] > full["precisions"]["fp32"]["measured"][-1]["peak_rss_mb"]  # more rows, more memory
         assert full["flops_per_step"] > 1e11 and full["checkpoint"]["mb"] > 900
         assert rec["per_sample_shape"] == {"satellite": [1, 46], "ninapro": [1, 16, 52]}[task]
