@@ -54,7 +54,11 @@ def answer_line(df: pd.DataFrame, question: dict) -> str:
         return head + "no task of this table ran both."
     counts = rows["verdict"].map(VERDICT_WORDS).value_counts()
     parts = [f"{word} on {int(counts[word])}" for word in ("better", "tied", "worse", "untested") if word in counts]
-    return head + ", ".join(parts) + f" of {len(rows)} task{'s' if len(rows) != 1 else ''}."
+    if rows["task"].is_unique:
+        unit = "task" if len(rows) == 1 else "tasks"
+    else:  # a task run on several backbones or under both protocols answers once for each
+        unit = "cell (task, backbone, protocol)" if len(rows) == 1 else "cells (task, backbone, protocol)"
+    return head + ", ".join(parts) + f" of {len(rows)} {unit}."
 
 
 def questions_markdown(df: pd.DataFrame, questions: list[dict]) -> str:

@@ -123,7 +123,7 @@ def job_rows(grid, table: str, records: dict, device_classes: list[str]) -> list
 
 def _sized_row(grid, stage: str, ident: dict, rec: dict, device_classes: list[str]) -> dict:
     """cpu_s, flops, steps, peak_mb, gpu_h_<class> (and fits_<class>) of one sized job."""
-    from ..stages.controls import finetune_of
+    from ..stages.controls import body_of, finetune_of
 
     full = rec["refine"]["full"] if "full" in rec["refine"] else next(iter(rec["refine"].values()))
     if stage == "sources":
@@ -136,9 +136,13 @@ def _sized_row(grid, stage: str, ident: dict, rec: dict, device_classes: list[st
         row = {"cpu_s": task.align.epochs * al["epoch_s"] + al["prepare_s"], "steps": task.align.epochs,
                "flops": 0.0, "peak_mb": al["peak_rss_mb"]}
         return {**row, **_gpu_by_ratio(row["cpu_s"], task, full, rec, device_classes)}
-    ref = rec["refine"].get(finetune_of(ident["method"], task.refine.finetune), full)  # replaced bodies: full's
+    scheme = finetune_of(ident["method"], task.refine.finetune)
+    ref = rec["refine"].get(scheme, full)
     precision = (task.spec.get("refine") or {}).get("precision", "fp32")
     row = {**refine_cost(task, ident["protocol"], ref, precision), "precision": precision}
+    if scheme not in rec["refine"] or body_of(ident["method"]) in ("attention1", "none"):
+        row["note"] = (f"priced at the measured full fine-tuning of the body ({ident['method']}: "
+                       f"{scheme if scheme not in rec['refine'] else 'a replaced body'} not sized): an upper bound")
     base = rec.get("rss_before_model_mb") or 0.0
     for d in device_classes:
         if _measured_on(rec, d):  # the step time and memory measured on this class
@@ -214,6 +218,8 @@ def assumptions(device_classes: list[str]) -> list[str]:
                  "scoring passes at a third of a training step's FLOPs per sample")
     lines.append("align and source-feature GPU time: their measured CPU time x the unit's refine GPU/CPU ratio")
     lines.append("baselines: classical models on CPU, not sized")
+    lines.append("a fine-tuning scheme a record did not measure (e.g. lora) and the replaced bodies (attention1-body, "
+                 "no-body): priced at the measured full fine-tuning, an upper bound (the job's note says so)")
     return lines
 
 

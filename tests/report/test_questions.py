@@ -76,3 +76,9 @@ def test_a_question_about_a_method_the_table_lacks_is_a_config_error():
     config["tables"]["default"]["questions"] = [{"question": "q", "method": "lora", "reference": "none"}]
     with pytest.raises(ConfigError, match=r"tables.default.questions\[0\].method: 'lora' is not a method"):
         Grid(config)
+
+
+def test_a_task_answered_under_two_protocols_counts_cells():
+    rows = pd.DataFrame([{"question": "q", "task": "t", "verdict": v} for v in ("better", "tie")])
+    line = answer_line(rows, {"question": "q", "method": "a", "reference": "b"})
+    assert line.endswith("better on 1, tied on 1 of 2 cells (task, backbone, protocol).")

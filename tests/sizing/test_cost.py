@@ -88,3 +88,18 @@ def test_jobs_without_a_record_are_listed_as_unsized(tmp_path):
 def test_an_unknown_device_class_is_refused():
     done = orca("cost", "--device-class", "TPU-v9")
     assert done.returncode == 2 and "unknown device class TPU-v9; allowed: A100-40GB, H100-80GB, H200-141GB" in done.stderr
+
+
+def test_an_unmeasured_scheme_or_a_replaced_body_is_priced_as_full_fine_tuning_and_says_so(tmp_path):
+    config = load_config()
+    config.update(tables={"t": {**TABLES["t"], "controls": ["lora", "no-body"]}}, targets=["t"])
+    grid = Grid(planning_config(config))
+    (unit,) = sizing_units(grid)
+    assert unit.job.settings["modes"] == ["full", "lora"]
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / f"{unit.name}--cpu.json").write_text(json.dumps(_record(unit)))
+    write_cost(grid, None, tmp_path / "rec", tmp_path / "out")
+    rows = list(csv.DictReader(open(tmp_path / "out" / "cost_jobs.csv")))
+    by_method = {r["job"].split("/")[-3]: r for r in rows if r["stage"] == "refine"}
+    assert "lora not sized" in by_method["lora"]["note"] and "a replaced body" in by_method["no-body"]["note"]
+    assert by_method["lora"]["flops"] == by_method["none"]["flops"] and not by_method["none"]["note"]
