@@ -6,6 +6,7 @@ the config is checked against its registry before a single job starts.
 from __future__ import annotations
 
 import os
+import re
 
 from ..spec.jobs import IDENTITY, JobSettings, job_extras, resolve_job
 from ..spec.tasks import find_task_files, load_task
@@ -14,6 +15,8 @@ from ..spec.tasks import find_task_files, load_task
 RUN_PATH = "runs/{task}/{backbone}/{method}/{protocol}/seed{seed}.json"
 BASELINE_PATH = "baselines/{task}/{method}/seed{seed}.json"
 ALIGN_DIR = "align/{task}/{backbone}/{method}/{protocol}/seed{seed}"
+#: the embedder an align job saves after k of its epochs, beside embedder.pt (a table's align_epochs)
+SNAPSHOT_FILE = "embedder-e{epochs}.pt"
 #: Per job of each measured stage: ``<results>/benchmarks/<JOB_PATH>.tsv`` (Snakemake's ``benchmark:``),
 #: ``<results>/benchmarks/<JOB_PATH>.usage.json`` (the job's own figures, orca.runtime.usage) and
 #: ``<logs>/<JOB_PATH>.log``.
@@ -44,9 +47,36 @@ def registries() -> dict[str, list[str]]:
             "controls": sorted(CONTROLS)}
 
 
+#: an aligner's embedder taken after ``e`` of its align epochs (a table's ``align_epochs``): ``<aligner>-e<e>``
+EPOCH_VARIANT = re.compile(r"^(?P<aligner>.+)-e(?P<epochs>[1-9][0-9]*)$")
+
+
+def epoch_variant(method: str) -> tuple[str, int | None]:
+    """(aligner, align epochs) of an embedder-epochs variant such as ``otdd-exact-e5``; (method, None) otherwise."""
+    from ..align.catalog import TRAINS_EMBEDDER
+
+    m = EPOCH_VARIANT.match(method)
+    if m and TRAINS_EMBEDDER.get(m["aligner"]):
+        return m["aligner"], int(m["epochs"])
+    return method, None
+
+
+def network_methods(table: dict) -> list[str]:
+    """A table's network methods: its aligners, each embedder-training one also after each of its
+    ``align_epochs`` (``<aligner>-e<e>``, read from one align run's snapshots), then its controls."""
+    from ..align.catalog import TRAINS_EMBEDDER
+
+    out = []
+    for m in table["aligners"]:
+        out.append(m)
+        if TRAINS_EMBEDDER.get(m):
+            out += [f"{m}-e{e}" for e in table.get("align_epochs") or []]
+    return out + list(table.get("controls", []))
+
+
 def _check_questions(name: str, table: dict) -> None:
     """A table's ``questions`` compare two of the table's own methods."""
-    methods = list(table.get("baselines", [])) + list(table["aligners"]) + list(table.get("controls", []))
+    methods = list(table.get("baselines", [])) + network_methods(table)
     for i, q in enumerate(table.get("questions") or []):
         for key in ("method", "reference"):
             if q[key] not in methods:
@@ -59,7 +89,7 @@ def _check_summary(name: str, table: dict) -> None:
     summary = table.get("summary")
     if not summary:
         return
-    methods = list(table.get("baselines", [])) + list(table["aligners"]) + list(table.get("controls", []))
+    methods = list(table.get("baselines", [])) + network_methods(table)
     if summary["improvement_over"] not in methods:
         raise ConfigError(f"config tables.{name}.summary.improvement_over: {summary['improvement_over']!r} is not "
                           f"a method of the table; allowed: {', '.join(methods)}")
@@ -99,6 +129,8 @@ class Grid:
         for t in sorted(used):
             self.task(t)  # validate every task a table uses before any job starts
         for name, table in config["tables"].items():
+            self._check_align_epochs(name, table)
+        for name, table in config["tables"].items():
             for task in table["tasks"]:
                 self.backbones_for(name, task)  # every row has a body for its modality
         self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
@@ -124,7 +156,23 @@ class Grid:
         return out
 
     def trains_embedder(self, method: str) -> bool:
-        return self._trains[method]
+        return self._trains[epoch_variant(method)[0]]
+
+    def _check_align_epochs(self, name: str, table: dict) -> None:
+        """``align_epochs`` are snapshots of the align run: each below every aligned task's ``align.epochs``."""
+        for e in table.get("align_epochs") or []:
+            for task in table["tasks"]:
+                full = self.task(task).align.epochs
+                if e >= full:
+                    raise ConfigError(f"config tables.{name}.align_epochs: {e} is not below {task}'s align.epochs "
+                                      f"({full}); the aligner's own row is its embedder after all {full} epochs: "
+                                      "list only fewer")
+
+    def snapshots(self, task: str, method: str) -> list[int]:
+        """The align epochs after which the align job of (``task``, ``method``) saves its embedder: every table's
+        ``align_epochs`` that aligns ``task`` with ``method``."""
+        return sorted({e for t in self.config["tables"].values() if task in t["tasks"] and method in t["aligners"]
+                       for e in t.get("align_epochs") or []})
 
     @property
     def mode(self) -> str:
@@ -140,6 +188,8 @@ class Grid:
             backbone = identity.get("backbone")
             weights = (self.config.get("backbone_weights") or {}).get(backbone) if backbone else None
             extra = job_extras(stage, weights, self.config.get("cache_key", "settings") == "settings+code")
+            if stage == "align" and self.snapshots(identity["task"], identity["method"]):
+                extra["snapshots"] = self.snapshots(identity["task"], identity["method"])
             if stage == "sources":
                 extra["sources"] = self._source_origin(backbone)
             elif stage == "report":
@@ -188,7 +238,7 @@ class Grid:
         """Result JSON paths of every run of one table (network cells per protocol, then baselines):
         ``runs/<task>/<backbone>/<method>/<protocol>/seed<k>.json``."""
         t = self.config["tables"][table]
-        methods = list(t["aligners"]) + list(t.get("controls", []))  # network methods: aligners, then controls
+        methods = network_methods(t)  # aligners (and their align_epochs variants), then controls
         runs = [f"{results_dir}/" + RUN_PATH.format(task=task, backbone=bb, method=m, protocol=pr, seed=s)
                 for task in t["tasks"] for bb in self.backbones_for(table, task) for m in methods
                 for pr in self.protocols_for(table) for s in t["seeds"]]
@@ -217,7 +267,7 @@ class Grid:
                 jobs[path] = {"stage": stage, "identity": identity, "path": path,
                               "requested": self.requested(stage, identity.get("task"))}
 
-        methods = list(t["aligners"]) + list(t.get("controls", []))
+        methods = network_methods(t)
         for task in t["tasks"]:
             for bb in self.backbones_for(table, task):
                 for m in methods:
@@ -225,7 +275,7 @@ class Grid:
                         for s in t["seeds"]:
                             if self.trains_embedder(m):
                                 add("sources", backbone=bb)
-                                add("align", task=task, backbone=bb, method=m, protocol=pr, seed=s)
+                                add("align", task=task, backbone=bb, method=epoch_variant(m)[0], protocol=pr, seed=s)
                             add("refine", task=task, backbone=bb, method=m, protocol=pr, seed=s)
             if self.task(task).output.kind in ("classification", "regression"):
                 for m in t.get("baselines", []):

@@ -137,9 +137,13 @@ def method_sort_key(method: str, kind: str, seen: dict | None = None) -> tuple:
     from ..align.catalog import TRAINS_EMBEDDER
     from ..stages.controls import CONTROLS
 
+    from ..plan.grid import epoch_variant
+
     catalogue = {"aligner": list(TRAINS_EMBEDDER), "control": list(CONTROLS)}.get(kind, [])
-    place = catalogue.index(method) if method in catalogue else len(catalogue)
-    return (KINDS.index(kind), place, (seen or {}).get(method, math.inf), method)
+    base, epochs = epoch_variant(method)  # otdd-exact-e5 right after otdd-exact, by its align epochs
+    place = catalogue.index(base) if base in catalogue else len(catalogue)
+    return (KINDS.index(kind), place, math.inf if epochs is None else epochs, (seen or {}).get(method, math.inf),
+            method)
 
 
 def _kind(method: str, backbone: str) -> str:
@@ -148,7 +152,9 @@ def _kind(method: str, backbone: str) -> str:
 
     if str(backbone) in NO_BACKBONE:
         return "baseline"
-    if method in TRAINS_EMBEDDER:
+    from ..plan.grid import epoch_variant
+
+    if epoch_variant(method)[0] in TRAINS_EMBEDDER:
         return "aligner"
     return "control" if method in CONTROLS else "network"
 

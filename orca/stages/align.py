@@ -61,7 +61,8 @@ class _ClassLoop:
 
 def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     """Align one task's embedder as ``job`` says; writes ``io.out/embedder.pt`` and ``io.out/align.json`` and
-    returns the record.
+    returns the record; with a ``snapshots`` setting (a table's ``align_epochs``) also the embedder after each
+    of those epochs, ``io.out/embedder-e<k>.pt`` (:func:`snapshot_name`), so one run serves every epoch count.
 
     The embedder is initialised from ``body`` when given, else from ``io.embeddings`` (the pretrained backbone's
     saved EmbeddingInit) for a pretrained body, else from the body the task's ``body`` section asks for (a
@@ -93,6 +94,7 @@ def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     if state is not None:
         history, first_epoch = state["history"], state["epoch"]
         log(f"[align {task.name}] resuming after epoch {first_epoch} from {ckpt.path}")
+    snapshots = _snapshot_epochs(job, cfg.epochs)  # embedder-e<k>.pt after epoch k (a table's align_epochs)
     label = f"align {task.name} {backbone} {method} seed {seed}"
     start_clock(label, first_epoch)
     with StopFlag() as stop:
@@ -103,6 +105,9 @@ def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
             scheduler.epoch_done()
             history.append(total)
             log(epoch_line(label, epoch + 1, cfg.epochs, f"distance {total:.5g}"))
+            if epoch + 1 in snapshots:  # before the checkpoint: a resumed run never lacks one it passed
+                atomic_torch_save({k: v.detach().cpu() for k, v in embedder.state_dict().items()},
+                                  out_dir / snapshot_name(epoch + 1))
             ckpt.save_if_due(lambda done=epoch + 1: {**snapshot(gen, model=embedder, optimizer=optimizer,
                                                                 scheduler=scheduler), "history": history, "epoch": done},
                              force=stop.requested)
@@ -114,6 +119,23 @@ def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     atomic_write_json(out_dir / "align.json", record)
     ckpt.remove()
     return record
+
+
+def snapshot_name(epochs: int) -> str:
+    """The file an align job saves its embedder to after ``epochs`` epochs (beside embedder.pt)."""
+    from ..plan.grid import SNAPSHOT_FILE
+
+    return SNAPSHOT_FILE.format(epochs=epochs)
+
+
+def _snapshot_epochs(job: JobSettings, epochs: int) -> set[int]:
+    """The job's ``snapshots`` setting (the tables' ``align_epochs``), each checked to lie in 1 .. epochs - 1."""
+    wanted = {int(e) for e in job.get("snapshots") or []}
+    bad = sorted(e for e in wanted if not 1 <= e < epochs)
+    if bad:
+        raise ValueError(f"align snapshots {bad} are not between 1 and align.epochs - 1 = {epochs - 1}; fix the "
+                         "table's align_epochs")
+    return wanted
 
 
 def _embedding_init(backbone: str, pretrained: bool, seed: int, body, embeddings, job) -> EmbeddingInit:

@@ -6,7 +6,7 @@ from snakemake.utils import validate
 from orca.report import report_targets
 from orca.report.resources import resource_targets
 from orca.plan.config import planning_config
-from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
+from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, SNAPSHOT_FILE, Grid, epoch_variant
 
 
 validate(config, "../schemas/config.schema.yaml")
@@ -71,12 +71,21 @@ def prepared_stamp(wildcards):
 
 
 def aligned_embedder(wildcards):
-    """The aligned embedder a refine job starts from (nothing for methods that train none, e.g. 'none')."""
+    """What a refine job's embedder comes from (nothing for methods that train none, e.g. 'none'): the align job's
+    embedder.pt, or for an embedder-epochs variant (<aligner>-e<k>) its align.json, beside which the snapshot
+    embedder-e<k>.pt was saved (embedder_file)."""
     if not GRID.trains_embedder(wildcards.method):
         return []
-    cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, method=wildcards.method,
+    aligner, epochs = epoch_variant(wildcards.method)
+    cell = ALIGN_DIR.format(task=wildcards.task, backbone=wildcards.backbone, method=aligner,
                            protocol=wildcards.protocol, seed=wildcards.seed)
-    return f"{CACHE}/{cell}/embedder.pt"
+    return f"{CACHE}/{cell}/{'embedder.pt' if epochs is None else 'align.json'}"
+
+
+def embedder_file(wildcards, path):
+    """The embedder file a refine job reads, given its aligned_embedder input ``path``."""
+    _, epochs = epoch_variant(wildcards.method)
+    return path if epochs is None else os.path.join(os.path.dirname(path), SNAPSHOT_FILE.format(epochs=epochs))
 
 
 # Sizing (workflow/rules/sizing.smk): the units are planned on first use, so a plain run never plans them.

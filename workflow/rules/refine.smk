@@ -13,7 +13,7 @@ rule refine:
     params:
         job=lambda w: GRID.job_of("refine", w).dumps(),
         settings_hash=lambda w: GRID.job_of("refine", w).settings_hash,
-        embedder=lambda w, input: f"--embedder {input.embedder}" if input.embedder else "",
+        embedder=lambda w, input: f"--embedder {embedder_file(w, input.embedder)}" if input.embedder else "",
         data_dir=data_dir,
         checkpoints=f"{CACHE}/checkpoints",
         checkpoint_every=CHECKPOINT_EVERY,
