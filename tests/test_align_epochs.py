@@ -8,7 +8,8 @@ import torch
 import yaml
 
 from orca.data import fetch
-from orca.plan.grid import ConfigError, Grid, epoch_variant, network_methods
+from orca.align.catalog import epoch_variant
+from orca.plan.grid import ConfigError, Grid, network_methods
 from orca.spec.jobs import resolve_job
 from orca.spec.tasks import load_task
 from orca.stages import align as align_mod

@@ -6,8 +6,8 @@ the config is checked against its registry before a single job starts.
 from __future__ import annotations
 
 import os
-import re
 
+from ..align.catalog import epoch_variant
 from ..spec.jobs import IDENTITY, JobSettings, job_extras, resolve_job
 from ..spec.tasks import find_task_files, load_task
 
@@ -15,8 +15,6 @@ from ..spec.tasks import find_task_files, load_task
 RUN_PATH = "runs/{task}/{backbone}/{method}/{protocol}/seed{seed}.json"
 BASELINE_PATH = "baselines/{task}/{method}/seed{seed}.json"
 ALIGN_DIR = "align/{task}/{backbone}/{method}/{protocol}/seed{seed}"
-#: the embedder an align job saves after k of its epochs, beside embedder.pt (a table's align_epochs)
-SNAPSHOT_FILE = "embedder-e{epochs}.pt"
 #: Per job of each measured stage: ``<results>/benchmarks/<JOB_PATH>.tsv`` (Snakemake's ``benchmark:``),
 #: ``<results>/benchmarks/<JOB_PATH>.usage.json`` (the job's own figures, orca.runtime.usage) and
 #: ``<logs>/<JOB_PATH>.log``.
@@ -45,20 +43,6 @@ def registries() -> dict[str, list[str]]:
 
     return {"backbones": sorted(BACKBONES), "aligners": sorted(TRAINS_EMBEDDER), "baselines": sorted(BASELINES),
             "controls": sorted(CONTROLS)}
-
-
-#: an aligner's embedder taken after ``e`` of its align epochs (a table's ``align_epochs``): ``<aligner>-e<e>``
-EPOCH_VARIANT = re.compile(r"^(?P<aligner>.+)-e(?P<epochs>[1-9][0-9]*)$")
-
-
-def epoch_variant(method: str) -> tuple[str, int | None]:
-    """(aligner, align epochs) of an embedder-epochs variant such as ``otdd-exact-e5``; (method, None) otherwise."""
-    from ..align.catalog import TRAINS_EMBEDDER
-
-    m = EPOCH_VARIANT.match(method)
-    if m and TRAINS_EMBEDDER.get(m["aligner"]):
-        return m["aligner"], int(m["epochs"])
-    return method, None
 
 
 def network_methods(table: dict) -> list[str]:

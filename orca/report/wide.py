@@ -137,7 +137,7 @@ def method_sort_key(method: str, kind: str, seen: dict | None = None) -> tuple:
     from ..align.catalog import TRAINS_EMBEDDER
     from ..stages.controls import CONTROLS
 
-    from ..plan.grid import epoch_variant
+    from ..align.catalog import epoch_variant
 
     catalogue = {"aligner": list(TRAINS_EMBEDDER), "control": list(CONTROLS)}.get(kind, [])
     base, epochs = epoch_variant(method)  # otdd-exact-e5 right after otdd-exact, by its align epochs
@@ -152,7 +152,7 @@ def _kind(method: str, backbone: str) -> str:
 
     if str(backbone) in NO_BACKBONE:
         return "baseline"
-    from ..plan.grid import epoch_variant
+    from ..align.catalog import epoch_variant
 
     if epoch_variant(method)[0] in TRAINS_EMBEDDER:
         return "aligner"

@@ -123,7 +123,7 @@ def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
 
 def snapshot_name(epochs: int) -> str:
     """The file an align job saves its embedder to after ``epochs`` epochs (beside embedder.pt)."""
-    from ..plan.grid import SNAPSHOT_FILE
+    from ..align.catalog import SNAPSHOT_FILE
 
     return SNAPSHOT_FILE.format(epochs=epochs)
 

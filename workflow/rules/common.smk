@@ -6,7 +6,8 @@ from snakemake.utils import validate
 from orca.report import report_targets
 from orca.report.resources import resource_targets
 from orca.plan.config import planning_config
-from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, SNAPSHOT_FILE, Grid, epoch_variant
+from orca.align.catalog import SNAPSHOT_FILE, epoch_variant
+from orca.plan.grid import ALIGN_DIR, BASELINE_PATH, RUN_PATH, Grid
 
 
 validate(config, "../schemas/config.schema.yaml")
