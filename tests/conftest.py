@@ -68,3 +68,22 @@ def toy_task(tmp_path):
         return load_task(path, overrides)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def iris_with_source(tmp_path_factory, tiny_text_body):
+    """A folder with iris fetched into ``data/`` (the real openml client) and random source features ``src.npz``
+    (200 rows of the tiny text body's width, 4 classes), for align and refine on a real task."""
+    import numpy as np
+
+    from orca.data import fetch
+    from orca.spec.tasks import load_task
+    from orca.stages.sources import save_source
+
+    root = tmp_path_factory.mktemp("iris")
+    task = load_task("benchmarks/offline/iris.yaml")
+    fetch(task.data.loader, task.data.args, root / "data")
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(200, tiny_text_body.width)).astype(np.float32)
+    save_source({"xs": xs, "ys": rng.integers(0, 4, 200), "origin": "test"}, root / "src.npz")
+    return root

@@ -2,19 +2,16 @@
 each <aligner>-e<k> method refines from the snapshot; the snapshot is the embedder a run of k epochs ends with."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
-from orca.data import fetch
 from orca.align.catalog import epoch_variant
 from orca.plan.grid import ConfigError, Grid, network_methods
 from orca.spec.jobs import resolve_job
 from orca.spec.tasks import load_task
 from orca.stages import align as align_mod
 from orca.stages.common import JobIO
-from orca.stages.sources import save_source
 
 OVERRIDES = {"align": {"epochs": 3, "maxsamples": 16, "lr": 0.05}, "refine": {"epochs": 1, "batch_size": 32}}
 
@@ -53,14 +50,8 @@ def test_an_epoch_count_at_or_over_a_task_s_align_epochs_is_a_config_error():
 
 
 @pytest.fixture(scope="module")
-def iris(tmp_path_factory, tiny_text_body):
-    root = tmp_path_factory.mktemp("align_epochs")
-    task = load_task("benchmarks/offline/iris.yaml", OVERRIDES)
-    fetch(task.data.loader, task.data.args, root / "data")
-    rng = np.random.default_rng(0)
-    xs = rng.normal(size=(200, tiny_text_body.width)).astype(np.float32)
-    save_source({"xs": xs, "ys": rng.integers(0, 4, 200), "origin": "test"}, root / "src.npz")
-    return root
+def iris(iris_with_source):
+    return iris_with_source
 
 
 def _align(root: Path, body, out: str, epochs: int, snapshots=None) -> Path:

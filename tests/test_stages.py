@@ -7,23 +7,15 @@ import pytest
 import torch
 
 from tests.stage_jobs import run_align
-from orca.data import fetch
 from tests.stage_jobs import run_refine
-from orca.stages.sources import save_source
 from orca.spec.tasks import load_task
 
 OVERRIDES = {"align": {"epochs": 3, "maxsamples": 16}, "refine": {"epochs": 3, "batch_size": 32}}
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, tiny_text_body):
-    root = tmp_path_factory.mktemp("stages")
-    task = load_task("benchmarks/offline/iris.yaml", OVERRIDES)
-    fetch(task.data.loader, task.data.args, root / "data")
-    rng = np.random.default_rng(0)
-    xs = rng.normal(size=(200, tiny_text_body.width)).astype(np.float32)
-    save_source({"xs": xs, "ys": rng.integers(0, 4, 200), "origin": "test"}, root / "src.npz")
-    return task, root
+def setup(iris_with_source):
+    return load_task("benchmarks/offline/iris.yaml", OVERRIDES), iris_with_source
 
 
 @pytest.mark.parametrize("aligner", ["l2", "otdd-gaussian"])

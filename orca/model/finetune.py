@@ -15,10 +15,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..spec.tasks import DEFAULTS
 from ..stages.controls import FINETUNES, freeze_except_layer_norms
 
-#: refine.lora when the task file gives none (peft's LoraConfig defaults: r 8, alpha 8, dropout 0)
-LORA_DEFAULTS = {"rank": 8, "alpha": 8, "dropout": 0.0, "target_modules": None}
+#: refine.lora where none is given: the task files' default (orca/spec/tasks.py; peft's LoraConfig defaults)
+LORA_DEFAULTS = DEFAULTS["refine"]["lora"]
 #: the attention projections LoRA adapts when refine.lora.target_modules is null (query and value)
 DEFAULT_TARGETS = ("query", "value", "q_proj", "v_proj")
 

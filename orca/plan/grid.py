@@ -172,8 +172,9 @@ class Grid:
             backbone = identity.get("backbone")
             weights = (self.config.get("backbone_weights") or {}).get(backbone) if backbone else None
             extra = job_extras(stage, weights, self.config.get("cache_key", "settings") == "settings+code")
-            if stage == "align" and self.snapshots(identity["task"], identity["method"]):
-                extra["snapshots"] = self.snapshots(identity["task"], identity["method"])
+            snapshots = self.snapshots(identity["task"], identity["method"]) if stage == "align" else []
+            if snapshots:
+                extra["snapshots"] = snapshots
             if stage == "sources":
                 extra["sources"] = self._source_origin(backbone)
             elif stage == "report":

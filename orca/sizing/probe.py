@@ -165,7 +165,7 @@ def size_refine(run, body_folder: str, mode: str, sizing: dict, ckpt_dir: Path, 
     from ..model.backbones import load_body
     from ..model.network import build_model, output_shape
     from ..spec.protocols import get_protocol
-    from ..model.finetune import LORA_DEFAULTS, apply_finetune
+    from ..model.finetune import apply_finetune
     from ..stages.refine import _training
     from ..training.checkpoint import Checkpointer
     from ..data.taskdata import num_outputs
@@ -173,7 +173,7 @@ def size_refine(run, body_folder: str, mode: str, sizing: dict, ckpt_dir: Path, 
     task, data, job = run.task, run.data, run.job
     body = load_body(job.job["backbone"], pretrained=True, dropout=task.body.dropout, weights=body_folder,
                      attention=task.body.attention)
-    apply_finetune(body, mode, task.refine.lora or LORA_DEFAULTS)
+    apply_finetune(body, mode, task.refine.lora)
     k = num_outputs(task, data.y_train, data.info)
     model = build_model(body, task.input.modality, data.sample_shape, task.embedder, task.output.kind,
                         output_shape(task.output.kind, k, data.y_train.shape[1:]), transfer=True).to(run.device)

@@ -274,7 +274,7 @@ def canonical_float32(batch: np.ndarray) -> np.ndarray:
     length-1 axis contiguous and keeps its strides, from which torch infers channels-last: the same values then
     take another convolution kernel and round differently from the in-memory path's freshly made array."""
     out = np.ascontiguousarray(batch, dtype=np.float32)
-    canonical = np.empty(0, np.float32).itemsize * np.cumprod((1, *out.shape[:0:-1]))[::-1]
+    canonical = out.itemsize * np.cumprod((1, *out.shape[:0:-1]))[::-1]
     return out if tuple(out.strides) == tuple(int(s) for s in canonical) else out.copy(order="C")
 
 
