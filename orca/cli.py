@@ -47,6 +47,10 @@ def _job_opts(p: argparse.ArgumentParser, task: bool = True) -> None:
                    help="rehearsal: stand-in data and tiny random bodies (README: Rehearsal); part of the settings")
     g.add_argument("--cache-key", default="settings", choices=["settings", "settings+code"],
                    help="settings+code: the settings also name the source of the modules this stage runs")
+    g.add_argument("--method-dir", action="append", default=None, metavar="DIR",
+                   help="a folder of method files of your own (repeatable; the config's method_dirs)")
+    g.add_argument("--backbone-dir", action="append", default=None, metavar="DIR",
+                   help="a folder of backbone files of your own (repeatable; the config's backbone_dirs)")
     if task:
         g.add_argument("--task", default=None, help="task name or path to a task YAML file")
         g.add_argument("--benchmarks", action="append", default=None,
@@ -264,11 +268,25 @@ def job_of(args, stage: str, extra: dict | None = None):
     from .spec.jobs import JobSettings, job_extras, resolve_job
 
     if args.job:
-        return JobSettings.loads(args.job, stage, args.settings_hash)
+        job = JobSettings.loads(args.job, stage, args.settings_hash)
+        job.register_files()  # a user's backbone or method the document names
+        return job
+    from .plan.grid import register_config_files
+
+    register_config_files({"method_dirs": args.method_dir, "backbone_dirs": args.backbone_dir})
     task = _task(args) if stage not in ("sources", "report") else None
     weights = getattr(args, "weights", None) if stage in BODY_STAGES else None
-    job = resolve_job(stage, _identity(args, stage, task), args.mode, task,
-                      {**(extra or {}), **job_extras(stage, weights, args.cache_key == "settings+code")})
+    identity = _identity(args, stage, task)
+    extra = {**(extra or {}), **job_extras(stage, weights, args.cache_key == "settings+code",
+                                           identity.get("backbone"))}
+    if stage in ("align", "refine"):
+        from .align.catalog import epoch_variant
+        from .methods import method_setting
+
+        method = method_setting(epoch_variant(identity["method"])[0], task.name)
+        if method and (stage == "align" or "file" in method):
+            extra["method"] = method if stage == "align" else {k: v for k, v in method.items() if k != "settings"}
+    job = resolve_job(stage, identity, args.mode, task, extra)
     if args.settings_hash is not None and args.settings_hash != job.settings_hash:
         raise ValueError(f"--settings-hash {args.settings_hash}: these options hash to {job.settings_hash}")
     return job

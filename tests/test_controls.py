@@ -10,7 +10,8 @@ import yaml
 from orca.data import fetch
 from orca.stages import refine as refine_mod
 from tests.stage_jobs import run_refine
-from orca.stages.controls import CONTROLS, body_of, finetune_of, freeze_except_layer_norms
+from orca.methods import methods_of_kind
+from orca.stages.controls import body_of, finetune_of, freeze_except_layer_norms
 from orca.spec.tasks import load_task
 from orca.plan.grid import ConfigError, Grid
 
@@ -88,9 +89,9 @@ def _config(controls):
 
 
 def test_grid_plans_controls_as_refine_runs_without_an_align_job():
-    grid = Grid(_config(sorted(CONTROLS)))
+    grid = Grid(_config(sorted(methods_of_kind("control"))))
     runs = grid.table_runs("default", "results")
-    for control in CONTROLS:
+    for control in methods_of_kind("control"):
         assert f"results/runs/iris/minilm-l6/{control}/clean/seed0.json" in runs  # the default protocol
         assert not grid.trains_embedder(control)
 

@@ -36,24 +36,39 @@ class ConfigError(ValueError):
 
 
 def registries() -> dict[str, list[str]]:
-    from ..align.catalog import TRAINS_EMBEDDER
+    """The names a table may use, by table key: backbones (files), align methods and controls (method files),
+    classical baselines."""
+    from ..methods import methods_of_kind
     from ..model.specs import BACKBONES
     from ..stages.baselines import BASELINES
-    from ..stages.controls import CONTROLS
 
-    return {"backbones": sorted(BACKBONES), "aligners": sorted(TRAINS_EMBEDDER), "baselines": sorted(BASELINES),
-            "controls": sorted(CONTROLS)}
+    return {"backbones": sorted(BACKBONES), "aligners": methods_of_kind("align"), "baselines": sorted(BASELINES),
+            "controls": methods_of_kind("control")}
+
+
+def register_config_files(config: dict) -> None:
+    """Register the config's own backbone and method folders (``backbone_dirs``, ``method_dirs``) beside the
+    built-in ones; ConfigError naming the key for a folder or file that cannot be used."""
+    from ..methods import MethodError, register_method_dirs
+    from ..model.specs import BackboneSpecError, register_backbone_dirs
+
+    for key, register, error in (("backbone_dirs", register_backbone_dirs, BackboneSpecError),
+                                 ("method_dirs", register_method_dirs, MethodError)):
+        try:
+            register(config.get(key) or [])
+        except error as err:
+            raise ConfigError(f"config {key}: {err}") from None
 
 
 def network_methods(table: dict) -> list[str]:
     """A table's network methods: its aligners, each embedder-training one also after each of its
     ``align_epochs`` (``<aligner>-e<e>``, read from one align run's snapshots), then its controls."""
-    from ..align.catalog import TRAINS_EMBEDDER
+    from ..align.catalog import trains_embedder
 
     out = []
     for m in table["aligners"]:
         out.append(m)
-        if TRAINS_EMBEDDER.get(m):
+        if trains_embedder(m):
             out += [f"{m}-e{e}" for e in table.get("align_epochs") or []]
     return out + list(table.get("controls", []))
 
@@ -89,6 +104,7 @@ class Grid:
 
     def __init__(self, config: dict):
         self.config = config
+        register_config_files(config)
         self.task_files = find_task_files(config["benchmarks"])
         allowed = {"tasks": sorted(self.task_files), **registries()}
         for target in config["targets"]:
@@ -118,11 +134,7 @@ class Grid:
             for task in table["tasks"]:
                 self.backbones_for(name, task)  # every row has a body for its modality
         self.data_dir = config.get("data_dir") or os.environ.get("ORCA_DATA_DIR") or f"{config['cache_dir']}/data"
-        from ..align.catalog import TRAINS_EMBEDDER
-        from ..stages.controls import CONTROLS
-
-        self._trains = dict(TRAINS_EMBEDDER)
-        self._trains.update({name: False for name in CONTROLS})  # controls refine without an aligned embedder
+        self._check_method_settings()
 
     def task(self, name: str):
         """The validated task (config overrides applied), loaded once."""
@@ -140,7 +152,28 @@ class Grid:
         return out
 
     def trains_embedder(self, method: str) -> bool:
-        return self._trains[epoch_variant(method)[0]]
+        """Whether ``method``'s refine jobs read an align job's embedder (controls and ``none`` do not)."""
+        from ..align.catalog import trains_embedder
+
+        return trains_embedder(method)
+
+    def _check_method_settings(self) -> None:
+        """``method_settings`` name registered methods and only their settings."""
+        from ..methods import MethodError, resolve_settings
+
+        for name, values in (self.config.get("method_settings") or {}).items():
+            try:
+                resolve_settings(name, None, values)
+            except MethodError as err:
+                raise ConfigError(f"config method_settings.{name}: {err}") from None
+
+    def method_extra(self, method: str, task: str) -> dict | None:
+        """What an align or refine job's settings carry about its method (orca.methods.method_setting): its
+        resolved settings for ``task`` and, for a user's method, its file and that file's sha256."""
+        from ..methods import method_setting
+
+        base = epoch_variant(method)[0]
+        return method_setting(base, task, (self.config.get("method_settings") or {}).get(base))
 
     def _check_align_epochs(self, name: str, table: dict) -> None:
         """``align_epochs`` are snapshots of the align run: each below every aligned task's ``align.epochs``."""
@@ -171,7 +204,12 @@ class Grid:
             task = self.task(identity["task"]) if "task" in identity else None
             backbone = identity.get("backbone")
             weights = (self.config.get("backbone_weights") or {}).get(backbone) if backbone else None
-            extra = job_extras(stage, weights, self.config.get("cache_key", "settings") == "settings+code")
+            extra = job_extras(stage, weights, self.config.get("cache_key", "settings") == "settings+code", backbone)
+            if stage in ("align", "refine"):
+                method = self.method_extra(identity["method"], identity["task"])
+                if method and (stage == "align" or "file" in method):  # refine: where a user's method is
+                    extra["method"] = method if stage == "align" else {k: v for k, v in method.items()
+                                                                       if k != "settings"}
             snapshots = self.snapshots(identity["task"], identity["method"]) if stage == "align" else []
             if snapshots:
                 extra["snapshots"] = snapshots

@@ -132,31 +132,30 @@ def _first_seen(values) -> dict:
 
 
 def method_sort_key(method: str, kind: str, seen: dict | None = None) -> tuple:
-    """Sort key of a method of ours: its kind (:data:`KINDS`), its place in the catalogue of that kind (aligners:
-    ``orca.align.catalog``; controls: ``orca.stages.controls``), its first appearance in the run files, its name."""
-    from ..align.catalog import TRAINS_EMBEDDER
-    from ..stages.controls import CONTROLS
-
+    """Sort key of a method of ours: its kind (:data:`KINDS`), its place among the registered methods of that kind
+    (their ``order``, orca/methods), its first appearance in the run files, its name."""
     from ..align.catalog import epoch_variant
+    from ..methods import all_methods
 
-    catalogue = {"aligner": list(TRAINS_EMBEDDER), "control": list(CONTROLS)}.get(kind, [])
+    registry_kind = {"aligner": "align", "control": "control"}.get(kind)
+    catalogue = sorted((m.order, n) for n, m in all_methods().items() if m.kind == registry_kind)
+    places = {n: i for i, (_, n) in enumerate(catalogue)}
     base, epochs = epoch_variant(method)  # otdd-exact-e5 right after otdd-exact, by its align epochs
-    place = catalogue.index(base) if base in catalogue else len(catalogue)
+    place = places.get(base, len(places))
     return (KINDS.index(kind), place, math.inf if epochs is None else epochs, (seen or {}).get(method, math.inf),
             method)
 
 
 def _kind(method: str, backbone: str) -> str:
-    from ..align.catalog import TRAINS_EMBEDDER
-    from ..stages.controls import CONTROLS
+    from ..align.catalog import epoch_variant
+    from ..methods import all_methods
 
     if str(backbone) in NO_BACKBONE:
         return "baseline"
-    from ..align.catalog import epoch_variant
-
-    if epoch_variant(method)[0] in TRAINS_EMBEDDER:
-        return "aligner"
-    return "control" if method in CONTROLS else "network"
+    found = all_methods().get(epoch_variant(method)[0])
+    if found is None:
+        return "network"
+    return "aligner" if found.kind == "align" else "control"
 
 
 def _protocols(ours: pd.DataFrame) -> list[str]:

@@ -103,6 +103,8 @@ def _measured_on(rec: dict, device_class: str) -> bool:
 
 def job_rows(grid, table: str, records: dict, device_classes: list[str]) -> list[dict]:
     """One cost row per job of ``table`` (orca.plan.grid.Grid.table_jobs)."""
+    from .shapes import sizable_aligner
+
     rows = []
     for job in grid.table_jobs(table):
         stage, ident = job["stage"], job["identity"]
@@ -114,6 +116,9 @@ def job_rows(grid, table: str, records: dict, device_classes: list[str]) -> list
             row["note"] = "classical baseline on CPU: not sized"
         elif rec is None:
             row["note"] = "no sizing record: run orca size"
+        elif stage == "align" and not sizable_aligner(ident["method"]):
+            row["note"] = (f"{ident['method']} runs its own align procedure, which orca size does not measure: "
+                           "not priced")
         else:
             row.update(_sized_row(grid, stage, ident, rec, device_classes), sized=True,
                        measured_on=(rec.get("provenance") or {}).get("device", "?"))

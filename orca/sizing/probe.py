@@ -210,7 +210,7 @@ def size_align(run, init, method: str, solver: str, sizing: dict, num_source: in
     """One class step of the align loop for ``method`` with ``solver`` and the epoch it makes."""
     import torch
 
-    from ..align import distances
+    from ..methods import get_method, resolve_settings
     from ..model.embedders import build_embedder
     from ..stages.align import class_sample_count
     from ..stages.common import batch_rows, training_inputs
@@ -225,7 +225,7 @@ def size_align(run, init, method: str, solver: str, sizing: dict, num_source: in
     src_y = torch.randint(0, 10, (num_source,), generator=gen)
     reset_peaks(dev)
     t0 = _now(dev)
-    distance = distances.make_aligner(method, solver=solver)
+    distance = get_method(method).make_aligner(solver=solver, **resolve_settings(method, task.name))
     distance.prepare(src_x.to(dev), src_y.to(dev))
     prepare_s = _now(dev) - t0
     x = training_inputs(data.x_train)

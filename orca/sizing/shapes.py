@@ -61,6 +61,16 @@ def per_sample_shape(task) -> list[int]:
                       "(a tabular row's length after preprocessing) with the real split sizes")
 
 
+def sizable_aligner(method: str) -> bool:
+    """Whether ``orca size`` measures ``method``'s align step: a built-in align method the class-wise loop
+    minimises (``make_aligner``); one with its own align procedure (``run_align``, e.g. RECRAFT) or from a user's
+    folder is not sized (its jobs are priced as unsized)."""
+    from ..methods import AlignMethod, all_methods
+
+    found = all_methods().get(method)
+    return isinstance(found, AlignMethod) and found.make_aligner is not None and found.builtin
+
+
 def _unit_extras(grid, table: str, task: str, backbone: str, sizing: dict) -> dict:
     """The body modes and align methods the table's jobs of this row run (the unit's own settings)."""
     from ..stages.controls import finetune_of
@@ -69,7 +79,7 @@ def _unit_extras(grid, table: str, task: str, backbone: str, sizing: dict) -> di
     own = grid.task(task).refine.finetune  # the aligners' and naive fine-tuning's
     modes = {own} | {finetune_of(c, own) for c in t.get("controls", [])}
     aligners = [(m, align_solver(get_protocol(p), grid.task(task).align.solver))
-                for m in t["aligners"] if grid.trains_embedder(m) for p in grid.protocols_for(table)]
+                for m in t["aligners"] if sizable_aligner(m) for p in grid.protocols_for(table)]
     return {"modes": sorted(modes), "aligners": sorted(set(aligners)), "sizing": dict(sizing),
             "source_max_samples": grid.config.get("source_max_samples", 5000)}
 

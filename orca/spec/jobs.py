@@ -155,13 +155,21 @@ def _method_refine(refine: dict, method: str | None) -> None:
 CACHE_KEYS = ("settings", "settings+code")
 
 
-def job_extras(stage: str, weights: str | None = None, code: bool = False) -> dict:
+def job_extras(stage: str, weights: str | None = None, code: bool = False, backbone: str | None = None) -> dict:
     """The settings beside the task's that planner and CLI add alike: a body's ``weights`` location (stages that
-    load a body, when set) and, with ``code`` (``cache_key: settings+code``), the hash of the source of the
-    modules the stage runs (orca.spec.code_version), so a changed loss re-runs refine and a changed report not."""
+    load a body, when set), the spec of a ``backbone`` that is not built in (``backbone_spec``: a user's backbone
+    file, orca.model.specs.spec_setting) and, with ``code`` (``cache_key: settings+code``), the hash of the source
+    of the modules the stage runs (orca.spec.code_version), so a changed loss re-runs refine and a changed report
+    not."""
     extra: dict = {}
     if weights and stage in ("sources", "align", "refine"):
         extra["weights"] = str(weights)
+    if backbone and stage in ("sources", "align", "refine", "size"):
+        from ..model.specs import spec_setting
+
+        spec = spec_setting(backbone)
+        if spec is not None:
+            extra["backbone_spec"] = spec
     if code:
         from .code_version import stage_code_hash
 
@@ -193,6 +201,20 @@ class JobSettings:
     def get(self, key: str, default=None):
         """A stage extra setting (e.g. ``body_source``)."""
         return self.settings.get(key, default)
+
+    @property
+    def method_settings(self) -> dict:
+        """The resolved settings of the job's method (``method.settings``; empty when it has none)."""
+        return dict((self.settings.get("method") or {}).get("settings") or {})
+
+    def register_files(self) -> None:
+        """Make the user's backbone and method this document names (``backbone_spec``, ``method.file``) known to
+        this process, as the planner knew them (orca.model.specs, orca.methods)."""
+        from ..methods import register_method_setting
+        from ..model.specs import register_spec_setting
+
+        register_spec_setting(self.settings.get("backbone_spec"), f"the {self.stage} job's settings")
+        register_method_setting(self.settings.get("method"), f"the {self.stage} job's settings")
 
     @cached_property
     def task(self):

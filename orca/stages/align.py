@@ -21,7 +21,7 @@ import torch
 
 from ..training.checkpoint import Checkpointer, Preempted, StopFlag
 from ..data.targets import fill_ignored
-from ..align import distances
+from ..methods import get_method
 from ..model.backbones import EmbeddingInit, load_body
 from ..model.embedders import build_embedder
 from ..training.optim import LRSchedule, make_optimizer
@@ -47,7 +47,7 @@ def align_labels(task: Task, y: np.ndarray, k: int, seed: int) -> np.ndarray:
 class _ClassLoop:
     """The class-wise loop's inputs: training rows per class id, each class's weight, the aligner."""
     embedder: torch.nn.Module
-    distance: object  # a prepared aligner from orca.align.distances.make_aligner
+    distance: object  # a prepared aligner: the align method's make_aligner (orca/methods)
     x_train: object  # tensor, or LazyRows for out-of-core inputs
     classes: np.ndarray
     weights: np.ndarray  # (num_classes,) each class's share of the training set
@@ -71,6 +71,9 @@ def run_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict:
     (orca.spec.protocols): ``clean`` aligns on the training part left after the validation carve with the
     converged solver; ``original`` on the whole training set with the original's OT solver.
     """
+    own = getattr(get_method(job.job["method"]), "run_align", None)
+    if own is not None:  # a method with its own align procedure (e.g. RECRAFT): same inputs, same outputs
+        return own(job, io, body=body, log=log)
     out_dir = Path(io.out)
     ident = job.job
     backbone, method, seed = ident["backbone"], ident["method"], ident["seed"]
@@ -180,7 +183,10 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, s
     if src_x.shape[1] != width:
         raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
                          f"rebuild the source features of {backbone}")
-    distance = distances.make_aligner(aligner, solver=align_solver(proto, cfg.solver))
+    method = get_method(aligner)
+    if getattr(method, "make_aligner", None) is None:
+        raise ValueError(f"method {aligner!r} trains no embedder with the align loop; nothing to align")
+    distance = method.make_aligner(solver=align_solver(proto, cfg.solver), **run.job.method_settings)
     distance.prepare(src_x.to(dev), src_y.to(dev))
     loop = _ClassLoop(embedder, distance, training_inputs(data.x_train), classes, counts / counts.sum(), by_class, cfg.batch_size,
                       cfg.maxsamples, run.generator, dev, task.path)

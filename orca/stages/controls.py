@@ -17,57 +17,38 @@ A control is naive fine-tuning (no align stage) with the body or the way it trai
 Together with ``none`` (pretrained body, everything trains) and the aligners they answer whether the
 pretrained weights, the alignment and full fine-tuning matter on a row. A control's ``refine`` settings are
 written into its refine job's settings document (orca.spec.jobs.resolve_job), so they are in its hash and
-the job reads them from there like any other setting.
+the job reads them from there like any other setting. Each control is one file in orca/methods/builtin/ (a
+``ControlMethod``: its body and refine settings); this module answers for any registered one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # torch only where a body is frozen: the planner reads CONTROLS without it
+if TYPE_CHECKING:  # torch only where a body is frozen: the planner reads the controls without it
     from torch import nn
 
 
-@dataclass(frozen=True)
-class Control:
-    """A method that refines without an aligned embedder, with body ``body`` and refine settings ``refine``."""
-
-    name: str
-    body: str  # one of BODIES
-    paper_method: str | None  # the published method it corresponds to, if any
-    description: str
-    refine: dict = field(default_factory=dict)  # refine settings it sets (e.g. {"finetune": "frozen"})
-
-
-#: what a refine job's body is: the backbone's pretrained weights, the same architecture with random weights, one
-#: random self-attention layer of its width, or nothing (orca/model/replacement_bodies.py)
-BODIES = ("pretrained", "random", "attention1", "none")
 #: refine.finetune values: which of the body's weights train (embedder and head always do)
 FINETUNES = ("full", "lora", "frozen")
 
-CONTROLS: dict[str, Control] = {c.name: c for c in [
-    Control("frozen-body", "pretrained", "FPT",
-            "pretrained body frozen except its layer norms; embedder, layer norms and head train (FPT)",
-            {"finetune": "frozen"}),
-    Control("lora", "pretrained", None,
-            "pretrained body frozen with LoRA adapters on its attention projections (peft); adapters, embedder and "
-            "head train", {"finetune": "lora"}),
-    Control("random-body", "random", None,
-            "randomly initialised body of the same architecture; everything trains (no pretraining)"),
-    Control("attention1-body", "attention1", None,
-            "the body replaced by one randomly initialised multi-head self-attention layer of its width (LLM2Attn)"),
-    Control("no-body", "none", None, "no body: the embedder's tokens go straight to the head (w/o LLM)"),
-]}
+
+def _control(method: str | None):
+    from ..methods import ControlMethod, all_methods
+
+    found = all_methods().get(method) if method else None
+    return found if isinstance(found, ControlMethod) else None
 
 
 def body_of(method: str) -> str:
     """What a method's refine job uses as its body: a control's own, else the pretrained body."""
-    return CONTROLS[method].body if method in CONTROLS else "pretrained"
+    control = _control(method)
+    return control.body if control else "pretrained"
 
 
 def method_refine_settings(method: str | None) -> dict:
     """The refine settings a method sets in its job's settings document (empty for an aligner or ``none``)."""
-    return dict(CONTROLS[method].refine) if method in CONTROLS else {}
+    control = _control(method)
+    return dict(control.refine) if control else {}
 
 
 def finetune_of(method: str, default: str = "full") -> str:

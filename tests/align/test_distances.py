@@ -431,8 +431,12 @@ def test_sliced_rank_correlation_with_exact():
     assert rho >= 0.8, (rho, vals)
 
 
-def test_the_align_catalogue_the_planner_reads_names_every_aligner():
-    from orca.align.catalog import TRAINS_EMBEDDER
+def test_every_aligner_is_a_built_in_align_method_that_builds_it():
+    from orca.align.catalog import trains_embedder
     from orca.align.distances import ALIGNERS
+    from orca.methods import get_method
 
-    assert TRAINS_EMBEDDER == {name: getattr(cls, "trains_embedder", True) for name, cls in ALIGNERS.items()}
+    for name, cls in ALIGNERS.items():
+        assert trains_embedder(name) == getattr(cls, "trains_embedder", True)
+        if trains_embedder(name):
+            assert type(get_method(name).make_aligner()) is cls
