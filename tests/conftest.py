@@ -24,7 +24,7 @@ def tiny_image_body():
 
 @pytest.fixture(scope="session")
 def tiny_roberta_dir(tmp_path_factory):
-    """A local Hugging Face folder with a tiny random RoBERTa, used via ORCA_BACKBONE_ROBERTA_BASE."""
+    """A local Hugging Face folder with a tiny random RoBERTa, used as a local weights folder (backbone_weights, --weights)."""
     from transformers import AutoConfig, AutoModel
 
     from orca.model.backbones import get_backbone_spec, tiny_config
