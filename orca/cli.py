@@ -1,6 +1,7 @@
 """Command line: one subcommand per stage. The Snakemake rules call these; so can you.
 
   orca tasks                               list the task files found
+  orca methods                             list the methods (align methods, controls) and the backbones
   orca prepare  --task T                   run T's prepare: step (raw archives -> the files its loader reads)
   orca fetch    --task T                   make T's raw data available in the data folder (prepares first)
   orca sources  --backbone B --out F.npz   build B's source features (the alignment target)
@@ -122,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tasks", help="list task files")
     p.add_argument("--benchmarks", action="append", default=None, help="folder of task files (repeatable)")
+
+    p = sub.add_parser("methods", help="list the methods (align methods and controls) and the backbones")
+    p.add_argument("--method-dir", action="append", default=None, metavar="DIR",
+                   help="a folder of method files of your own (repeatable; the config's method_dirs)")
+    p.add_argument("--backbone-dir", action="append", default=None, metavar="DIR",
+                   help="a folder of backbone files of your own (repeatable; the config's backbone_dirs)")
 
     p = sub.add_parser("prepare", help="run a task's prepare: step (raw archives -> prepared files)")
     _job_opts(p)
@@ -383,6 +390,24 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
+def _cmd_methods(args) -> int:
+    from .methods import all_methods
+    from .model.specs import BACKBONES
+    from .plan.grid import register_config_files
+
+    register_config_files({"method_dirs": args.method_dir, "backbone_dirs": args.backbone_dir})
+    for kind, title in (("align", "align methods (a table's aligners:)"), ("control", "controls (controls:)")):
+        print(title)
+        for name, m in sorted(all_methods().items(), key=lambda item: (item[1].order, item[0])):
+            if m.kind == kind:
+                settings = f"  settings: {m.settings}" if m.settings else ""
+                print(f"  {name:18s} {m.description}{settings}  [{m.file}]")
+    print("backbones (backbones:)")
+    for name, b in sorted(BACKBONES.items()):
+        print(f"  {name:18s} {b.family:5s} width {b.width:<5d} {b.description}  [{b.file}]")
+    return 0
+
+
 def _check_data_folder(job, data_dir: Path) -> None:
     """A rehearsal job works only in a stand-in data folder, a real job never in one (orca.rehearsal)."""
     from .data.download.fetching import STANDIN_MARKER, standin_folder
@@ -551,7 +576,7 @@ def _cmd_cost(args) -> int:
     return run_cost(args)
 
 
-COMMANDS = {"tasks": _cmd_tasks, "prepare": _cmd_prepare, "standin": _cmd_standin, "fetch": _cmd_fetch,
+COMMANDS = {"tasks": _cmd_tasks, "methods": _cmd_methods, "prepare": _cmd_prepare, "standin": _cmd_standin, "fetch": _cmd_fetch,
             "sources": _cmd_sources,
             "align": _cmd_align, "refine": _cmd_refine, "baseline": _cmd_baseline, "report": _cmd_report,
             "bundle": _cmd_bundle, "verify": _cmd_verify, "export": _cmd_export,

@@ -121,3 +121,12 @@ def test_a_control_file_reaches_refine_settings(tmp_path, restore_registry):
     register_method_dirs([tmp_path / "m"])
     assert isinstance(load_method_file(tmp_path / "m" / "lora_random.py"), ControlMethod)
     assert body_of("lora-random") == "random" and finetune_of("lora-random") == "lora"
+
+
+def test_orca_methods_lists_built_in_and_user_methods(method_dir, capsys):
+    from orca.cli import main
+
+    assert main(["methods", "--method-dir", str(method_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "mean-gap" in out and "settings: {'scale': 1.0}" in out and "otdd-exact" in out and "roberta-base" in out
+    assert out.index("otdd-exact") < out.index("frozen-body")  # align methods first, then controls
