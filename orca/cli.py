@@ -534,7 +534,8 @@ def _cmd_report(args) -> int:
     written = build_report([Path(r) for r in args.runs], job.job["table"], Path(args.results_dir),
                            Path(args.reports_dir), Path(opts["published"]) if opts["published"] else None,
                            score=opts["score"], summary=opts["summary"], reference=opts["reference"],
-                           rehearsal=job.rehearsal, missing=missing, questions=opts.get("questions"))
+                           rehearsal=job.rehearsal, missing=missing, questions=opts.get("questions"),
+                           published_tables=opts.get("published_tables"))
     for path in (written.values() if isinstance(written, dict) else written):
         print(f"wrote {path}")
     return 0

@@ -83,6 +83,23 @@ def _check_questions(name: str, table: dict) -> None:
                                   f"table; allowed: {', '.join(methods)}")
 
 
+def _check_published_tables(name: str, table: dict, published_csv: str | None) -> None:
+    """A table's ``published_tables`` are tables of the config's ``published_csv``."""
+    wanted = table.get("published_tables") or []
+    if not wanted:
+        return
+    if not published_csv:
+        raise ConfigError(f"config tables.{name}.published_tables: the config has no published_csv to read them from")
+    import csv
+
+    with open(published_csv, newline="") as fh:
+        have = {row["table"] for row in csv.DictReader(fh)}
+    unknown = [t for t in wanted if t not in have]
+    if unknown:
+        raise ConfigError(f"config tables.{name}.published_tables: {', '.join(unknown)} not in {published_csv}; "
+                          f"its tables: {', '.join(sorted(have))}")
+
+
 def _check_summary(name: str, table: dict) -> None:
     """A table's ``summary``: its reference is one of the table's methods, its groups' tasks are the table's."""
     summary = table.get("summary")
@@ -123,6 +140,7 @@ class Grid:
             used.update(table["tasks"])
             _check_summary(name, table)
             _check_questions(name, table)
+            _check_published_tables(name, table, config.get("published_csv"))
         self.overrides = config.get("overrides") or {}
         self._tasks: dict = {}
         self._jobs: dict = {}
@@ -238,8 +256,10 @@ class Grid:
 
     def _report_options(self, table: str) -> dict:
         t = self.config["tables"][table]
-        questions = {"questions": t["questions"]} if t.get("questions") else {}  # in the settings only when asked
-        return {"score": t.get("score", "selected"), "summary": t.get("summary"), "reference": "none", **questions,
+        optional = {"questions": t["questions"]} if t.get("questions") else {}  # in the settings only when asked
+        if t.get("published_tables"):
+            optional["published_tables"] = list(t["published_tables"])
+        return {"score": t.get("score", "selected"), "summary": t.get("summary"), "reference": "none", **optional,
                 "published": self.config.get("published_csv") or None}
 
     def backbones_for(self, table: str, task: str) -> list[str]:

@@ -42,7 +42,8 @@ def report_targets(table: str, results_dir: Path, reports_dir: Path, summary: bo
 def build_report(run_files: list[Path], table: str, results_dir: Path, reports_dir: Path,
                  published_csv: Path | None, score: str = "selected",
                  summary: dict | None = None, reference: str = "none", rehearsal: bool = False,
-                 missing: dict | None = None, questions: list[dict] | None = None) -> dict[str, Path]:
+                 missing: dict | None = None, questions: list[dict] | None = None,
+                 published_tables: list[str] | None = None) -> dict[str, Path]:
     """Aggregate the runs of ``table`` and write the files of :func:`report_targets`.
 
     Run files whose ``table`` differs are ignored (a file without ``table`` counts as this
@@ -52,7 +53,8 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
     (the report job's mode): every output is marked and every run must be a rehearsal's. ``missing``: a partly
     failed table's missing cells (``orca.plan.failures.missing_cells``), listed in every output (``missing``). ``questions``: the
     table's config ``questions`` (``[{question, method, reference}]``), answered in a section of the Markdown and
-    LaTeX (``questions``).
+    LaTeX (``questions``). ``published_tables``: follow-up papers' tables of ``published_csv`` shown beside ORCA's
+    (``aggregate.join_published``; None: each run's own published table only).
     Returns ``{kind: written path}``.
     """
     from ..rehearsal.marking import check_runs, mark_frame, title
@@ -75,7 +77,7 @@ def build_report(run_files: list[Path], table: str, results_dir: Path, reports_d
         raise ValueError(f"no run file belongs to table {table!r}")
     published = load_published(published_csv) if published_csv is not None else None
     ours = summarise(runs, score=score, reference=reference)
-    summ = join_published(ours, published)
+    summ = join_published(ours, published, published_tables=published_tables)
     ranks = rank_table(ours, runs, score, references=tuple(dict.fromkeys((reference, "xgboost"))))
     curves = profile_curves(performance_ratios(ours))
 

@@ -4,14 +4,15 @@ A run file is what the harness writes after one (task, backbone, method, protoco
 ``load_runs`` for the fields read (a file without ``protocol`` is a ``clean`` run). ``summarise``
 aggregates seeds (mean, sample std) per evaluation protocol and refuses to mix runs made with
 different settings or to count a seed twice.
-``join_published`` puts the paper's number beside ours, never inventing one.
+``join_published`` puts the paper's number beside ours, never inventing one; with ``published_tables`` also the
+numbers of follow-up papers (their own tables in published.csv, e.g. ``RECRAFT_NB360``) beside ORCA's.
 """
 from __future__ import annotations
 
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from ..stages.records import read_record
 from .groups import GROUP_KEYS, NO_BACKBONE, competition_groups  # noqa: F401 - re-exported
 
 __all__ = [
-    "GROUP_KEYS", "SCORES", "METRIC_TO_PUBLISHED", "DEFAULT_METHOD_MAP", "SUMMARY_COLUMNS",
+    "GROUP_KEYS", "SCORES", "METRIC_TO_PUBLISHED", "DEFAULT_METHOD_MAP", "FOLLOWUP_METHOD_MAP", "SUMMARY_COLUMNS",
     "metric_label", "published_metric_label", "load_runs", "summarise", "load_published", "join_published",
     "protocol_comparison",
 ]
@@ -65,6 +66,12 @@ def published_metric_label(published: str) -> str:
 # our method name -> the paper's method name, used when a run's published_key has no "method".
 # ORCA's default aligner is OTDD with the exact label distance; the frozen-body control is the paper's FPT row.
 DEFAULT_METHOD_MAP: dict[str, str] = {"orca": "ORCA", "otdd-exact": "ORCA", "frozen-body": "FPT"}
+
+# our method -> the row a follow-up paper prints for its own method, looked up only in the follow-up tables a report
+# shows (``join_published(published_tables=...)``): our run of a follow-up's method is compared with that paper's
+# own number, never with another paper's re-run of it (a follow-up's rows for ORCA and other methods are shown as
+# published-only rows). benchmarks/published/README.md lists the follow-up tables.
+FOLLOWUP_METHOD_MAP: dict[str, str] = {"recraft": "RECRAFT"}
 
 SUMMARY_COLUMNS = [
     "table", "task", "task_title", "backbone", "method", "protocol", "metric", "metric_display",
@@ -237,7 +244,8 @@ def load_published(csv_path: str | os.PathLike) -> pd.DataFrame:
 
 
 def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
-                   method_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+                   method_map: Mapping[str, str] | None = None, published_tables: Sequence[str] | None = None,
+                   followup_map: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Add the paper's number beside ours and append published-only rows.
 
     A summary row is matched to the published row with the same (published_table,
@@ -252,8 +260,18 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
     ``metric_display`` is one label per metric, ours and the paper's alike: :func:`metric_label` of a run row's
     metric, :func:`published_metric_label` of a published row's (published.csv writes ``1-AUROC``, our
     metrics ``1 - AUROC``: one task's rows would otherwise carry two labels).
+
+    ``published_tables``: follow-up papers' tables shown beside ORCA's (the follow-ups table's, e.g.
+    ``RECRAFT_NB360``). A follow-up table names each task as the run's key table does, so a run keyed
+    (``NB360_main``, ``ECG``) also refers to (``RECRAFT_NB360``, ``ECG``): a run whose method
+    ``followup_map`` (default :data:`FOLLOWUP_METHOD_MAP`) sends to a row of that table gets that row's number
+    (and ``published_table`` names it) when the key table gave it none; every other row of those tables is
+    appended as a published-only row, renamed ``method (table)`` where its name is already one of that
+    task's paper rows. None or empty: the key tables only (the paper tables' behaviour).
     """
     method_map = dict(DEFAULT_METHOD_MAP if method_map is None else method_map)
+    followup_map = dict(FOLLOWUP_METHOD_MAP if followup_map is None else followup_map)
+    also = tuple(dict.fromkeys(published_tables or ()))
     s = summ.copy()
     s["metric_display"] = [metric_label(m, d) for m, d in zip(s["metric"], s["metric_display"])]
     s["row_kind"] = "run"
@@ -267,8 +285,9 @@ def join_published(summ: pd.DataFrame, published: pd.DataFrame | None,
         s["published_method"] = None
         return _finish(s)
 
-    used = _match_published(s, published, method_map)
-    extra = _published_only_rows(s, published, used)
+    refs = _published_refs(s, also)  # before matching: a follow-up match renames a row's published_table
+    used = _match_published(s, published, method_map, also, followup_map)
+    extra = _published_only_rows(refs, published, used)
     if extra:
         s = pd.concat([s, pd.DataFrame(extra)], ignore_index=True)
     return _finish(s)
@@ -280,10 +299,13 @@ def _published_note(p: pd.Series) -> str:
     return "uncertain (read off a chart)" if p["uncertain"] else ""
 
 
-def _match_published(s: pd.DataFrame, published: pd.DataFrame, method_map: Mapping[str, str]) -> set:
+def _match_published(s: pd.DataFrame, published: pd.DataFrame, method_map: Mapping[str, str],
+                     also: Sequence[str] = (), followup_map: Mapping[str, str] | None = None) -> set:
     """Fill ``s``'s published_method, published_value, published_note and diff_vs_published in place (see
-    :func:`join_published`); returns the index labels of the published rows used."""
+    :func:`join_published`); returns the index labels of the published rows used. The run's key table is tried
+    first (``method_map``), then each follow-up table of ``also`` (``followup_map``); the first row found wins."""
     used = set()
+    followup_map = followup_map or {}
     for i, r in s.iterrows():
         if pd.isna(r["published_table"]) or pd.isna(r["published_task"]):
             continue
@@ -291,39 +313,73 @@ def _match_published(s: pd.DataFrame, published: pd.DataFrame, method_map: Mappi
         if pm is not None and isinstance(r["published_method"], str):
             pm = r["published_method"]  # the task names the paper row its ORCA runs compare with
         s.at[i, "published_method"] = pm
-        if pm is None:
-            continue
-        cand = published[(published.table == r["published_table"]) & (published.task == r["published_task"])
-                         & (published.method == pm)]
-        if cand.empty:
-            s.at[i, "published_note"] = "no published row"
-            continue
-        same = cand[cand.metric == METRIC_TO_PUBLISHED.get(r["metric"])]
-        if same.empty:
-            s.at[i, "published_note"] = f"metric differs (paper: {cand.metric.iloc[0]})"
-            continue
-        p = same.iloc[0]
-        used.add(p.name)
-        s.at[i, "published_value"] = p["value"]
-        s.at[i, "published_note"] = _published_note(p)
-        if not pd.isna(p["value"]):
-            s.at[i, "diff_vs_published"] = r["mean"] - p["value"]
+        tries = [(r["published_table"], pm)] + [(t, followup_map.get(r["method"])) for t in also
+                                               if t != r["published_table"]]
+        note = tried = None
+        for table, method in tries:
+            if method is None:
+                continue
+            tried = tried or method
+            cand = published[(published.table == table) & (published.task == r["published_task"])
+                             & (published.method == method)]
+            if cand.empty:
+                note = note or "no published row"
+                continue
+            same = cand[cand.metric == METRIC_TO_PUBLISHED.get(r["metric"])]
+            if same.empty:
+                note = note or f"metric differs (paper: {cand.metric.iloc[0]})"
+                continue
+            p = same.iloc[0]
+            used.add(p.name)
+            s.at[i, "published_table"], s.at[i, "published_method"] = table, method
+            s.at[i, "published_value"] = p["value"]
+            s.at[i, "published_note"] = _published_note(p)
+            if not pd.isna(p["value"]):
+                s.at[i, "diff_vs_published"] = r["mean"] - p["value"]
+            break
+        else:
+            if note is not None:
+                s.at[i, "published_method"], s.at[i, "published_note"] = tried, note
     return used
 
 
-def _published_only_rows(s: pd.DataFrame, published: pd.DataFrame, used: set) -> list[dict]:
-    """Rows for the published entries of the (table, task) pairs ``s`` refers to that no run matched."""
+def _published_refs(s: pd.DataFrame, also: Sequence[str] = ()) -> pd.DataFrame:
+    """The (table, published table, published task) pairs ``s``'s runs refer to, one row each with the first run
+    row's task, title, metric and score: each run's key, then the same task in each follow-up table of ``also``."""
+    keyed = s.dropna(subset=["published_table", "published_task"])
+    refs = keyed.groupby(["table", "published_table", "published_task"], sort=False).first().reset_index()
+    if not also:
+        return refs
+    out = []
+    for _, ref in refs.iterrows():
+        out.append(ref)
+        for t in also:
+            if t != ref["published_table"]:
+                follow = ref.copy()
+                follow["published_table"] = t
+                out.append(follow)
+    return pd.DataFrame(out).drop_duplicates(["table", "published_table", "published_task"]).reset_index(drop=True)
+
+
+def _published_only_rows(refs: pd.DataFrame, published: pd.DataFrame, used: set) -> list[dict]:
+    """Rows for the published entries of the (table, task) pairs of ``refs`` (:func:`_published_refs`) that no run
+    matched. A row of a later table whose method name an earlier table's row of the same task already showed is
+    renamed ``method (table)``, so that each paper row of a task keeps its own line."""
     extra = []
-    refs = s.dropna(subset=["published_table", "published_task"]).groupby(
-        ["table", "published_table", "published_task"], sort=False).first().reset_index()
+    shown: dict[tuple, dict[str, set]] = {}  # (table, task) -> published table -> the names its rows were shown by
     for _, ref in refs.iterrows():
         pubs = published[(published.table == ref["published_table"]) & (published.task == ref["published_task"])]
+        tables = shown.setdefault((ref["table"], ref["task"]), {})
+        earlier = set().union(*(n for t, n in tables.items() if t != ref["published_table"]))
+        names = tables.setdefault(ref["published_table"], set())
         for j, p in pubs.iterrows():
+            label = f"{p['method']} ({p['table']})" if p["method"] in earlier else p["method"]
+            names.add(label)
             if j in used:
                 continue
             extra.append({
                 "table": ref["table"], "task": ref["task"], "task_title": ref["task_title"],
-                "backbone": "", "method": p["method"], "protocol": "", "metric": ref["metric"],
+                "backbone": "", "method": label, "protocol": "", "metric": ref["metric"],
                 "metric_display": published_metric_label(p["metric"]), "higher_is_better": bool(p["higher_is_better"]),
                 "score": ref["score"], "mean": np.nan, "std": np.nan, "n_seeds": 0, "seeds": "",
                 "best": False, "ci95_t_low": np.nan, "ci95_t_high": np.nan, "paired_reference": "",
