@@ -10,8 +10,9 @@ re-runs refine while a changed report module does not.
 - :func:`stage_code_hash`: 12 hex of sha256 over the closure's (module name, source bytes), once per stage
   and process (:func:`functools.lru_cache`); :func:`code_versions` for several stages.
 
-What the hash does not see: imports by computed name (``importlib.import_module(name)``), data files the code
-reads (``orca/schemas``), third-party packages (the record's provenance names their versions), and modules
+What the hash does not see: imports by computed name (``importlib.import_module(name)``; the built-in method
+files, which orca.methods imports so, are added to the align and refine entries), data files the code
+reads (``orca/schemas``, ``orca/backbones``, a method's settings YAML: its values are in the job's settings), third-party packages (the record's provenance names their versions), and modules
 outside a stage's closure that run around it (``orca.cli`` parses the arguments of every stage).
 
 A leaf of the spec layer: imports nothing of orca.
@@ -121,11 +122,22 @@ def _imports_of(name: str, path: Path, mtime_ns: int, size: int, modules: frozen
     return frozenset(_imported(name, path, tree, modules))
 
 
+#: the stages that look methods up by name (orca.methods imports the built-in method files by computed name,
+#: which the import graph cannot see): their closure starts in every built-in method file too
+METHOD_STAGES = ("align", "refine")
+
+
+def _entries(stage: str, modules: dict[str, Path]) -> list[str]:
+    builtin = f"{PACKAGE}.methods.builtin."
+    extra = sorted(m for m in modules if m.startswith(builtin)) if stage in METHOD_STAGES else []
+    return [*STAGE_ENTRIES[stage], *extra]
+
+
 @lru_cache(maxsize=None)
 def _hash(stage: str, root: Path) -> str:
     modules = _module_files(root)
     digest = hashlib.sha256()
-    for name in module_closure(STAGE_ENTRIES[stage], root):  # sorted by name
+    for name in module_closure(_entries(stage, modules), root):  # sorted by name
         source = modules[name].read_bytes()
         for part in (name.encode(), source):  # length-prefixed: no two closures feed the same bytes
             digest.update(len(part).to_bytes(8, "big"))

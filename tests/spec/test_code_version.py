@@ -156,3 +156,15 @@ def test_hashing_imports_neither_torch_nor_the_modules_it_hashes():
                                 check=True).stdout.split())
     assert "torch" not in loaded
     assert loaded == set(module_closure(["orca.spec.code_version"])) == {"orca", "orca.spec", "orca.spec.code_version"}
+
+
+def test_a_changed_built_in_method_changes_align_and_refine_not_report(orca_copy):
+    """Built-in method files are imported by computed name (orca.methods): the align and refine closures still
+    start in each of them, and in what each imports (the aligners' modules)."""
+    before = code_versions(["align", "refine", "report"], root=orca_copy)
+    edited = orca_copy / "methods" / "builtin" / "mmd.py"
+    edited.write_text(edited.read_text() + "\n# an edit\n")
+    stage_code_hash.cache_clear()
+    after = code_versions(["align", "refine", "report"], root=orca_copy)
+    assert after["align"] != before["align"] and after["refine"] != before["refine"]
+    assert after["report"] == before["report"]
