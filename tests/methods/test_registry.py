@@ -51,7 +51,7 @@ def method_dir(tmp_path, restore_registry):
 
 
 def test_built_in_methods_are_files_with_their_kind():
-    assert methods_of_kind("align") == ["l2", "mmd", "none", "otdd-exact", "otdd-gaussian", "otdd-sliced"]
+    assert methods_of_kind("align") == ["l2", "mmd", "none", "otdd-exact", "otdd-gaussian", "otdd-sliced", "recraft"]
     assert methods_of_kind("control") == ["attention1-body", "frozen-body", "lora", "no-body", "random-body"]
     assert not get_method("none").trains_embedder and get_method("l2").trains_embedder
     assert get_method("lora").refine == {"finetune": "lora"} and get_method("no-body").body == "none"
@@ -130,3 +130,14 @@ def test_orca_methods_lists_built_in_and_user_methods(method_dir, capsys):
     out = capsys.readouterr().out
     assert "mean-gap" in out and "settings: {'scale': 1.0}" in out and "otdd-exact" in out and "roberta-base" in out
     assert out.index("otdd-exact") < out.index("frozen-body")  # align methods first, then controls
+
+
+def test_recraft_s_per_task_settings_name_real_tasks_and_reach_its_align_jobs():
+    from orca.spec.tasks import find_task_files
+
+    method = get_method("recraft")
+    assert method.run_align is not None and method.make_aligner is None and method.trains_embedder
+    tasks = find_task_files(["benchmarks"])
+    assert set(method.task_settings) <= set(tasks)  # every per-task value is for a task of ours
+    psicov = method_setting("recraft", "psicov")["settings"]
+    assert (psicov["label_maxsamples"], psicov["label_epochs"], psicov["lb_samples"]) == (16, 4, 750)
