@@ -139,6 +139,7 @@ def test_label_matching_steps_per_chunk_and_keeps_a_leftover_of_half_a_chunk(mon
     matcher.epoch(0)
     # class 0 (10 rows, batches 4 4 2): a chunk at 8 >= 6, leftover 2 < 6 // 2 dropped; class 1 (6 rows, 4 2): one
     assert sorted(calls) == [(6, 0.375, 2), (8, 0.625, 3)]
+    assert matcher.last_steps == 2
     after = [*embedder.parameters(), *head.parameters()]
     assert all(not torch.equal(a, b) for a, b in zip(before, after))  # embedder and head both train
 

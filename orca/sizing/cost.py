@@ -225,6 +225,8 @@ def assumptions(device_classes: list[str]) -> list[str]:
     lines.append("baselines: classical models on CPU, not sized")
     lines.append("a fine-tuning scheme a record did not measure (e.g. lora) and the replaced bodies (attention1-body, "
                  "no-body): priced at the measured full fine-tuning, an upper bound (the job's note says so)")
+    lines.append("align methods with a procedure of their own (e.g. recraft) and a user's methods: their align jobs are "
+                 "not sized and not priced (left out of the totals; the job's note says so)")
     return lines
 
 

@@ -111,7 +111,7 @@ def run_recraft_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict
         ckpt = Checkpointer(io.checkpoint_dir, f"recraft-align-{task.name}-{backbone}-{method}-{proto.name}-seed{seed}-"
                             f"{run.settings_hash}", io.checkpoint_every_s)
         done = {"head": 0, "fa": 0, "lm": 0}
-        hist = {"head": [], "fa": [], "lm": []}
+        hist = {"head": [], "fa": [], "lm": [], "lm_steps": []}
         state = resume(ckpt, gen, **stateful)
         if state is not None:
             done, hist = state["done"], state["history"]
@@ -159,8 +159,14 @@ def run_recraft_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict
             for epoch in range(done["lm"], matcher.epochs):
                 total = matcher.epoch(epoch)
                 hist["lm"].append(total)
+                hist["lm_steps"].append(matcher.last_steps)
                 done["lm"] = epoch + 1
-                log(epoch_line(f"{label} LM", epoch + 1, matcher.epochs, f"entropy loss {total:.5g}"))
+                log(epoch_line(f"{label} LM", epoch + 1, matcher.epochs,
+                               f"entropy loss {total:.5g}, {matcher.last_steps} steps"))
+                if matcher.last_steps == 0:
+                    log(f"warning: [{label}] label matching took no step in epoch {epoch + 1}: every class has fewer "
+                        f"than label_maxsamples // 2 = {matcher.maxsamples // 2} training rows (as the released code, "
+                        "it drops smaller chunks); lower label_maxsamples in method_settings to match labels")
                 checkpoint(f"label matching epoch {epoch + 1}", epoch + 1 == matcher.epochs)
 
         record = _align_record(run, proto, pretrained, SimpleNamespace(classes=matcher.classes), hist["fa"], io.source,
@@ -170,7 +176,7 @@ def run_recraft_align(job: JobSettings, io: JobIO, body=None, log=print) -> dict
             "head": {"origin": samples.origin, "samples": samples.size, "classes": samples.num_classes,
                      "per_epoch": hist["head"]},
             "label_matching": {"rows": matcher.num_rows, "classes": len(matcher.classes), "batch_size": matcher.batch_size,
-                               "loss_per_epoch": hist["lm"]},
+                               "loss_per_epoch": hist["lm"], "steps_per_epoch": hist["lm_steps"]},
             "source_origin": origin,
         }
         atomic_torch_save({k: v.detach().cpu() for k, v in embedder.state_dict().items()}, out_dir / "embedder.pt")
@@ -461,9 +467,10 @@ class LabelMatcher:
         return loss.item()
 
     def epoch(self, epoch: int) -> float:
-        """One label epoch; returns the summed chunk losses."""
+        """One label epoch; returns the summed chunk losses (``self.last_steps``: the optimizer steps it took)."""
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
+        self.last_steps = 0
         for ci in torch.randperm(len(self.classes), generator=self.gen).tolist():
             c = int(self.classes[ci])
             rows = self.by_class[c]
@@ -476,9 +483,11 @@ class LabelMatcher:
                 n += len(idx)
                 if n >= self.maxsamples:
                     total += self._step(buffer, c, n_batches)
+                    self.last_steps += 1
                     buffer, n = [], 0
             if n > 0 and n >= self.maxsamples // 2:  # the leftover, only when at least half a chunk
                 total += self._step(buffer, c, n_batches)
+                self.last_steps += 1
         # the released code's extra optimizer.step() here finds every gradient None (zero_grad sets them to None in
         # torch >= 2.0): no step; then the schedule
         self.scheduler.batch_done()

@@ -103,3 +103,19 @@ def test_an_unmeasured_scheme_or_a_replaced_body_is_priced_as_full_fine_tuning_a
     by_method = {r["job"].split("/")[-3]: r for r in rows if r["stage"] == "refine"}
     assert "lora not sized" in by_method["lora"]["note"] and "a replaced body" in by_method["no-body"]["note"]
     assert by_method["lora"]["flops"] == by_method["none"]["flops"] and not by_method["none"]["note"]
+
+
+def test_an_align_procedure_of_its_own_is_listed_unpriced_and_not_sized(tmp_path):
+    config = load_config()
+    config.update(tables={"t": {**TABLES["t"], "aligners": ["none", "l2", "recraft"]}}, targets=["t"])
+    grid = Grid(planning_config(config))
+    (unit,) = sizing_units(grid)
+    assert [m for m, _ in unit.job.settings["aligners"]] == ["l2"]  # recraft's procedure is not measured
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / f"{unit.name}--cpu.json").write_text(json.dumps(_record(unit)))
+    write_cost(grid, None, tmp_path / "rec", tmp_path / "out")
+    rows = list(csv.DictReader(open(tmp_path / "out" / "cost_jobs.csv")))
+    align = {r["job"].split("/")[-3]: r for r in rows if r["stage"] == "align"}
+    assert align["recraft"]["sized"] == "False" and "not priced" in align["recraft"]["note"]
+    assert align["l2"]["sized"] == "True"
+    assert "procedure of their own (e.g. recraft)" in (tmp_path / "out" / "cost.md").read_text()

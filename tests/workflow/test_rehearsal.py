@@ -62,6 +62,7 @@ def test_rehearsal_config_is_the_paper_grid_with_one_seed_and_folders_of_its_own
         assert reh[key] and reh[key] != paper.get(key, "logs" if key == "logs_dir" else None), key
     assert reh["published_csv"] == paper["published_csv"]
     assert set(reh["overrides"]) <= {"align", "refine"}  # settings shrunk by the one overrides entry
+    assert set(reh.get("method_settings", {})) <= {"recraft"}  # and RECRAFT's epochs by method_settings
 
 
 def _facts(names):
