@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["AlignMethod", "BODIES", "ControlMethod", "Method", "MethodError"]
+__all__ = ["AlignMethod", "BODIES", "ControlMethod", "Method", "MethodError", "distance_aligner"]
 
 #: what a control's refine job uses as its body (orca/model/replacement_bodies.py)
 BODIES = ("pretrained", "random", "attention1", "none")
@@ -60,3 +60,16 @@ class ControlMethod(Method):
     body: str = "pretrained"
     refine: dict = field(default_factory=dict)
     kind = "control"
+
+
+def distance_aligner(name: str) -> Callable:
+    """``make_aligner`` for the aligner ``name`` of orca/align/distances.py (its ALIGNERS), torch imported only when
+    it is built: ``make_aligner(solver="converged", **options)``; ``solver`` matters to the OTDD aligners only."""
+
+    def make_aligner(solver: str = "converged", **options):
+        from ..align.distances import make_aligner as build
+
+        return build(name, solver=solver, **options)
+
+    make_aligner.__doc__ = f"The {name} aligner of orca/align/distances.py (``solver``: converged or original)."
+    return make_aligner

@@ -1,15 +1,8 @@
 """MMD: the biased squared maximum mean discrepancy with a multi-bandwidth Gaussian kernel."""
 
-from orca.methods import AlignMethod
-
-
-def make_aligner(solver: str = "converged"):
-    """The mmd aligner (orca/align/distances.py); ``solver``: converged or original (OTDD aligners only)."""
-    from orca.align.distances import make_aligner as build
-
-    return build("mmd", solver=solver)
+from orca.methods import AlignMethod, distance_aligner
 
 
 METHOD = AlignMethod(
-    "mmd", "align to the source by a multi-bandwidth Gaussian-kernel MMD", make_aligner=make_aligner, order=2
+    "mmd", "align to the source by a multi-bandwidth Gaussian-kernel MMD", make_aligner=distance_aligner("mmd"), order=2
 )

@@ -5,6 +5,7 @@ one-label OTDD (one shuffled draw per epoch), then matches labels by the entropy
 refine is ORCA's. orca/stages/recraft_align.py runs it; its settings and their sources (file:line of the released
 code) are recraft.yaml beside this file; docs/design/recraft.md and docs/fidelity.md compare it with the code.
 """
+
 from orca.methods import AlignMethod
 
 
