@@ -110,7 +110,7 @@ def test_entropy_is_of_the_mean_probability_with_the_epsilon_in_the_log():
 def test_label_matching_loss_weights_the_entropy_by_class_share_and_chunk_size_over_batches():
     probs = torch.softmax(torch.randn(16, 10, generator=torch.Generator().manual_seed(2)), -1).requires_grad_(True)
     loss = label_matching_loss(probs, class_weight=0.3, n_batches_in_class=7)
-    assert float(loss.detach()) == pytest.approx(0.3 * 16 / 7 * float(entropy_loss(probs)), rel=1e-7)
+    assert float(loss.detach()) == pytest.approx(0.3 * 16 / 7 * float(entropy_loss(probs).detach()), rel=1e-7)
     loss.backward()
     assert probs.grad is not None and torch.isfinite(probs.grad).all()
 
