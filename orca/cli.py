@@ -287,12 +287,11 @@ def job_of(args, stage: str, extra: dict | None = None):
     extra = {**(extra or {}), **job_extras(stage, weights, args.cache_key == "settings+code",
                                            identity.get("backbone"))}
     if stage in ("align", "refine"):
-        from .align.catalog import epoch_variant
         from .methods import method_setting
 
-        method = method_setting(epoch_variant(identity["method"])[0], task.name)
-        if method and (stage == "align" or "file" in method):
-            extra["method"] = method if stage == "align" else {k: v for k, v in method.items() if k != "settings"}
+        method = method_setting(stage, identity["method"], task.name)
+        if method:
+            extra["method"] = method
     job = resolve_job(stage, identity, args.mode, task, extra)
     if args.settings_hash is not None and args.settings_hash != job.settings_hash:
         raise ValueError(f"--settings-hash {args.settings_hash}: these options hash to {job.settings_hash}")

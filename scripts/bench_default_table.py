@@ -1,11 +1,12 @@
 """Time the default offline table from an empty results folder, then check the caching targets.
 
     python scripts/bench_default_table.py [--cores 2] [--keep DIR] [--no-warm-worker] [--set KEY=VALUE ...]
-                                          [--configfile FILE]
+                                          [--configfile FILE ...]
 
-``--configfile`` lays a config file over config/config.yaml (its top-level keys replace the default's, as
-Snakemake's --configfile does) and times its first target instead, e.g. the follow-ups table:
-``--configfile config/followups-offline.yaml``.
+``--configfile`` lays a config file over config/config.yaml (repeatable; merged as Snakemake's --configfile merges
+them) and times its first target instead, e.g. the follow-ups table: ``--configfile config/followups-offline.yaml``,
+or with RECRAFT beside ORCA: ``--configfile config/followups-offline.yaml --configfile
+config/followups-offline-recraft.yaml``.
 
 Prints: wall time of the full table (all seeds), the jobs a rerun plans with nothing changed (target 0),
 the jobs planned after changing one refine-only setting (target: refine jobs + the table only), and where
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,13 +69,13 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change one config key (dotted path, YAML value) to time a variant of the table, "
                              "e.g. --set tables.default.controls=[]")
-    parser.add_argument("--configfile", default=None, help="a config laid over config/config.yaml; its first target "
-                        "is timed (e.g. config/followups-offline.yaml)")
+    parser.add_argument("--configfile", action="append", default=[],
+                        help="a config laid over config/config.yaml (repeatable, later ones over earlier ones); the "
+                             "first target is timed (e.g. config/followups-offline.yaml)")
     args = parser.parse_args()
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    if args.configfile:
-        overlay = yaml.safe_load(Path(args.configfile).read_text())
-        cfg.update({k: ({**cfg[k], **v} if k == "tables" else v) for k, v in overlay.items()})
+    for path in args.configfile:  # as Snakemake merges them: nested mappings key by key, anything else replaced
+        update_config(cfg, yaml.safe_load(Path(path).read_text()))
     table_name = cfg["targets"][0]
     for item in args.set:
         set_key(cfg, item)

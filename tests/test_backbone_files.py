@@ -76,3 +76,19 @@ def test_bad_backbone_files_name_the_key_and_the_fix(tmp_path, restore_backbones
         register_backbone_dirs([tmp_path / "dup"])
     with pytest.raises(BackboneSpecError, match="does not exist; fix backbone_dirs"):
         register_backbone_dirs([tmp_path / "nowhere"])
+
+
+def test_an_image_body_s_source_data_picks_its_source_features_unless_the_config_does(tmp_path, restore_backbones):
+    from orca.plan.grid import Grid
+
+    folder = tmp_path / "bodies"
+    folder.mkdir()
+    (folder / "my-swin.yaml").write_text(yaml.safe_dump({
+        "name": "my-swin", "family": "image", "source": "some/swin", "width": 16, "model_type": "swin",
+        "source_data": "photos"}))
+    cfg = {"benchmarks": ["benchmarks"], "cache_dir": "c", "results_dir": "r", "reports_dir": "p", "targets": ["t"],
+           "backbone_dirs": [str(folder)],
+           "tables": {"t": {"tasks": ["iris"], "backbones": ["minilm-l6"], "aligners": ["none"], "seeds": [0]}}}
+    origin = lambda g, b: g.job("sources", backbone=b).get("sources")["image_source"]  # noqa: E731
+    assert origin(Grid(cfg), "my-swin") == "photos" and origin(Grid(cfg), "swin-base") == "cifar10"
+    assert origin(Grid({**cfg, "image_source": "cifar10"}), "my-swin") == "cifar10"  # the config's wins

@@ -146,21 +146,45 @@ def test_every_published_table_is_orca_s_or_a_documented_follow_up():
     assert tables <= ORCA_TABLES | set(FOLLOWUP_TABLES), tables - ORCA_TABLES - set(FOLLOWUP_TABLES)
 
 
-def test_follow_up_rows_are_read_from_their_paper_in_orca_s_units():
-    """Each follow-up row names its paper, page and table, reuses a task name and the metric of ORCA's table (the
-    join pairs them by name; the units must agree) and comes from no aggregator site."""
-    pub = load_published(PUBLISHED)
+def follow_up_row_problems(pub: pd.DataFrame) -> list[str]:
+    """What is wrong with the follow-up rows of ``pub``: each must name its paper's page and table, reuse a task
+    name and the metric of ORCA's table (the join pairs them by name; the units must agree), cite no aggregator
+    site and appear once per (task, method)."""
+    problems = []
     for table, orca_table in FOLLOWUP_TABLES.items():
         rows = pub[pub.table == table]
         orca = pub[pub.table == orca_table].drop_duplicates("task").set_index("task")["metric"]
         for _, r in rows.iterrows():
             where = f"{table}/{r.task}/{r.method}"
-            assert r.task in orca.index, f"{where}: not a task of {orca_table}"
-            assert r.metric == orca[r.task], f"{where}: {r.metric!r}, {orca_table} has {orca[r.task]!r}"
-            assert r.metric in set(METRIC_TO_PUBLISHED.values())
-            assert re.search(r"\bp\. ?\d+", r.source) and re.search(r"Table \d+", r.source), where
-            assert not any(a in r.source.lower() for a in AGGREGATORS), where
-        assert not rows.duplicated(["task", "method"]).any(), table
+            if r.task not in orca.index:
+                problems.append(f"{where}: not a task of {orca_table}")
+            elif r.metric != orca[r.task] or r.metric not in set(METRIC_TO_PUBLISHED.values()):
+                problems.append(f"{where}: metric {r.metric!r}, {orca_table} has {orca[r.task]!r}")
+            if not (re.search(r"\bp\. ?\d+", r.source) and re.search(r"Table \d+", r.source)):
+                problems.append(f"{where}: source names no page and table")
+            if any(a in r.source.lower() for a in AGGREGATORS):
+                problems.append(f"{where}: read from an aggregator site")
+        if rows.duplicated(["task", "method"]).any():
+            problems.append(f"{table}: a (task, method) twice")
+    return problems
+
+
+def test_follow_up_rows_of_published_csv_are_read_from_their_paper_in_orca_s_units():
+    assert follow_up_row_problems(load_published(PUBLISHED)) == []
+
+
+def test_the_follow_up_row_check_accepts_good_rows_and_names_each_bad_one(tmp_path):
+    good = SYNTHETIC + 'PDEBench_main,"Advection (1D, beta=0.4)",ORCA,nRMSE,9.8E-3,no,test,\n'
+    path = tmp_path / "published.csv"
+    path.write_text(good)
+    assert follow_up_row_problems(load_published(path)) == []
+    bad = good + ('RECRAFT_NB360,ECG,LoRA,1-F1 score,0.3,no,"paperswithcode.com leaderboard",\n'
+                       'RECRAFT_NB360,Cosmic,RECRAFT,1-AUROC,0.1,no,"test, p. 7 Table 1",\n')
+    path.write_text(bad)
+    problems = follow_up_row_problems(load_published(path))
+    assert any("ECG/LoRA: source names no page and table" in p for p in problems)
+    assert any("ECG/LoRA: read from an aggregator site" in p for p in problems)
+    assert any("Cosmic/RECRAFT: not a task of NB360_main" in p for p in problems)
 
 
 def test_follow_up_methods_never_rename_orca_s_rows():

@@ -180,18 +180,24 @@ def _file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def method_setting(name: str, task: str | None = None, overrides: dict | None = None) -> dict | None:
-    """What a job's settings carry about method ``name`` (None when nothing): its resolved settings when it has
-    any, and for a method that is not built in its file (and the settings file beside it) with their sha256."""
-    method = get_method(name)
+def method_setting(stage: str, method: str, task: str | None = None, overrides: dict | None = None) -> dict | None:
+    """What an align or refine job's settings carry about its ``method`` (an embedder-epochs variant ``<m>-e<k>``
+    counts as ``m``); None when nothing. Align: the method's resolved settings for ``task`` (``overrides``: the
+    config's ``method_settings[m]``) when it has any. Both stages, for a method that is not built in: its file (and
+    the settings file beside it) with their sha256, so the job's process loads the planned file and an edit reruns
+    the job. Refine reads no method settings (its control's refine settings are in its task section)."""
+    from ..align.catalog import epoch_variant
+
+    name = epoch_variant(method)[0]
+    found = get_method(name)
     out: dict = {}
-    settings = resolve_settings(name, task, overrides)
+    settings = resolve_settings(name, task, overrides) if stage == "align" else {}
     if settings:
         out["settings"] = settings
-    if not method.builtin:
-        out["file"] = method.file
-        out["sha256"] = _file_digest(method.file)
-        side = Path(method.file).with_suffix(".yaml")
+    if not found.builtin:
+        out["file"] = found.file
+        out["sha256"] = _file_digest(found.file)
+        side = Path(found.file).with_suffix(".yaml")
         if side.is_file():
             out["settings_file_sha256"] = _file_digest(str(side))
     return out or None

@@ -185,14 +185,6 @@ class Grid:
             except MethodError as err:
                 raise ConfigError(f"config method_settings.{name}: {err}") from None
 
-    def method_extra(self, method: str, task: str) -> dict | None:
-        """What an align or refine job's settings carry about its method (orca.methods.method_setting): its
-        resolved settings for ``task`` and, for a user's method, its file and that file's sha256."""
-        from ..methods import method_setting
-
-        base = epoch_variant(method)[0]
-        return method_setting(base, task, (self.config.get("method_settings") or {}).get(base))
-
     def _check_align_epochs(self, name: str, table: dict) -> None:
         """``align_epochs`` are snapshots of the align run: each below every aligned task's ``align.epochs``."""
         for e in table.get("align_epochs") or []:
@@ -224,10 +216,13 @@ class Grid:
             weights = (self.config.get("backbone_weights") or {}).get(backbone) if backbone else None
             extra = job_extras(stage, weights, self.config.get("cache_key", "settings") == "settings+code", backbone)
             if stage in ("align", "refine"):
-                method = self.method_extra(identity["method"], identity["task"])
-                if method and (stage == "align" or "file" in method):  # refine: where a user's method is
-                    extra["method"] = method if stage == "align" else {k: v for k, v in method.items()
-                                                                       if k != "settings"}
+                from ..methods import method_setting
+
+                base = epoch_variant(identity["method"])[0]
+                method = method_setting(stage, base, identity["task"],
+                                        (self.config.get("method_settings") or {}).get(base))
+                if method:
+                    extra["method"] = method
             snapshots = self.snapshots(identity["task"], identity["method"]) if stage == "align" else []
             if snapshots:
                 extra["snapshots"] = snapshots
@@ -250,9 +245,11 @@ class Grid:
         from ..model.specs import BACKBONES
 
         arrays = (self.config.get("source_arrays") or {}).get(backbone)
-        image = BACKBONES[backbone].family == "image"
+        spec = BACKBONES[backbone]
+        # image bodies: the config's image_source, else the backbone file's source_data (swin-base: cifar10)
+        image_source = (self.config.get("image_source") or spec.source_data) if spec.family == "image" else "photos"
         return {"max_samples": self.config.get("source_max_samples", 5000), "from_npy": list(arrays) if arrays else None,
-                "image_source": self.config.get("image_source", "cifar10") if image else "photos"}
+                "image_source": image_source}
 
     def _report_options(self, table: str) -> dict:
         t = self.config["tables"][table]

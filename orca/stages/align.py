@@ -176,13 +176,7 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, s
     labels = align_labels(task, data.y_train, cfg.pseudo_labels, seed)
     classes, counts = np.unique(labels, return_counts=True)
     by_class = {int(c): np.flatnonzero(labels == c) for c in classes}
-    src_x, src_y = load_source(source_path)
-    if cfg.max_source and len(src_x) > cfg.max_source:
-        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[: cfg.max_source]
-        src_x, src_y = src_x[keep], src_y[keep]
-    if src_x.shape[1] != width:
-        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
-                         f"rebuild the source features of {backbone}")
+    src_x, src_y = aligned_source(source_path, cfg.max_source, seed, width, backbone)
     method = get_method(aligner)
     if getattr(method, "make_aligner", None) is None:
         raise ValueError(f"method {aligner!r} trains no embedder with the align loop; nothing to align")
@@ -191,6 +185,21 @@ def _class_loop(task: Task, run, embedder, backbone: str, aligner: str, proto, s
     loop = _ClassLoop(embedder, distance, training_inputs(data.x_train), classes, counts / counts.sum(), by_class, cfg.batch_size,
                       cfg.maxsamples, run.generator, dev, task.path)
     return loop, len(src_x)
+
+
+def aligned_source(path, max_source: int | None, seed: int, width: int, backbone: str
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The source features (N, D) float32 and labels (N,) int64 an align job aligns to: the sources stage's file,
+    at most ``max_source`` of them (align.max_source: a draw seeded by the job's seed); ValueError when their
+    width D is not the body's ``width``."""
+    src_x, src_y = load_source(path)
+    if max_source and len(src_x) > max_source:
+        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[:max_source]
+        src_x, src_y = src_x[keep], src_y[keep]
+    if src_x.shape[1] != width:
+        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
+                         f"rebuild the source features of {backbone}")
+    return src_x, src_y
 
 
 def _align_epoch(loop: _ClassLoop, epoch: int) -> float:

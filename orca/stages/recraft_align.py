@@ -51,9 +51,9 @@ from ..spec.protocols import align_solver, get_protocol
 from ..training.checkpoint import Checkpointer, Preempted, StopFlag
 from ..training.optim import LRSchedule, make_optimizer
 from ..training.progress import epoch_line, start_clock
-from .align import _align_record, _snapshot_epochs, align_labels, class_sample_count, snapshot_name
+from .align import (_align_record, _snapshot_epochs, align_labels, aligned_source, class_sample_count,
+                    snapshot_name)
 from .common import JobIO, batch_rows, resume, setup, snapshot, training_inputs
-from .sources import load_source
 
 #: the seed the sources stage draws and clusters its samples with (``build_source_features(seed=0)``); the source
 #: head's samples and labels are drawn with it too, so they are that stage's (the job's seed drives the rest)
@@ -221,16 +221,11 @@ def _stats_text(stats: dict) -> str:
 
 
 def _source_features(path, max_source, seed: int, width: int, backbone: str) -> tuple[torch.Tensor, str]:
-    """The sources stage's features (N, D) (at most ``max_source``, the align stage's seeded draw) and their origin."""
-    src_x, _ = load_source(path)
+    """The align stage's source features (N, D) (orca.stages.align.aligned_source; labels dropped: RECRAFT aligns
+    to one label) and the ``origin`` the sources stage recorded (which source data they came from)."""
+    src_x, _ = aligned_source(path, max_source, seed, width, backbone)
     with np.load(path) as f:
         origin = str(f["origin"]) if "origin" in f.files else ""
-    if max_source and len(src_x) > max_source:
-        keep = torch.randperm(len(src_x), generator=torch.Generator().manual_seed(seed))[:max_source]
-        src_x = src_x[keep]
-    if src_x.shape[1] != width:
-        raise ValueError(f"source features are {src_x.shape[1]} wide but {backbone} embeds to {width}; "
-                         f"rebuild the source features of {backbone}")
     return src_x, origin
 
 

@@ -99,10 +99,12 @@ def test_a_file_without_method_or_a_taken_name_is_refused(tmp_path, restore_regi
 
 def test_a_job_carries_a_user_method_s_file_and_refuses_a_changed_one(method_dir):
     register_method_dirs([method_dir])
-    setting = method_setting("mean-gap", "wine")
+    setting = method_setting("align", "mean-gap", "wine")
     assert setting["settings"] == {"scale": 3.0} and setting["file"].endswith("mean_gap.py")
     assert len(setting["sha256"]) == 64 and "settings_file_sha256" in setting
-    assert method_setting("l2", "iris") is None  # built in, no settings: nothing in the job's settings
+    assert method_setting("align", "l2", "iris") is None  # built in, no settings: nothing in the job's settings
+    refine = method_setting("refine", "mean-gap-e2", "wine")  # refine (a variant too): where the file is, no settings
+    assert refine == {k: v for k, v in setting.items() if k != "settings"}
     registry._METHODS.pop("mean-gap")
     register_method_setting(json.loads(json.dumps(setting)))  # a job's process: known again from its document
     assert get_method("mean-gap").file == setting["file"]
@@ -139,5 +141,5 @@ def test_recraft_s_per_task_settings_name_real_tasks_and_reach_its_align_jobs():
     assert method.run_align is not None and method.make_aligner is None and method.trains_embedder
     tasks = find_task_files(["benchmarks"])
     assert set(method.task_settings) <= set(tasks)  # every per-task value is for a task of ours
-    psicov = method_setting("recraft", "psicov")["settings"]
+    psicov = method_setting("align", "recraft", "psicov")["settings"]
     assert (psicov["label_maxsamples"], psicov["label_epochs"], psicov["lb_samples"]) == (16, 4, 750)
