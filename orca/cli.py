@@ -287,9 +287,10 @@ def job_of(args, stage: str, extra: dict | None = None):
     extra = {**(extra or {}), **job_extras(stage, weights, args.cache_key == "settings+code",
                                            identity.get("backbone"))}
     if stage in ("align", "refine"):
+        from .align.catalog import epoch_variant
         from .methods import method_setting
 
-        method = method_setting(stage, identity["method"], task.name)
+        method = method_setting(stage, epoch_variant(identity["method"])[0], task.name)
         if method:
             extra["method"] = method
     job = resolve_job(stage, identity, args.mode, task, extra)

@@ -181,17 +181,15 @@ def _file_digest(path: str) -> str:
 
 
 def method_setting(stage: str, method: str, task: str | None = None, overrides: dict | None = None) -> dict | None:
-    """What an align or refine job's settings carry about its ``method`` (an embedder-epochs variant ``<m>-e<k>``
-    counts as ``m``); None when nothing. Align: the method's resolved settings for ``task`` (``overrides``: the
-    config's ``method_settings[m]``) when it has any. Both stages, for a method that is not built in: its file (and
-    the settings file beside it) with their sha256, so the job's process loads the planned file and an edit reruns
-    the job. Refine reads no method settings (its control's refine settings are in its task section)."""
-    from ..align.catalog import epoch_variant
-
-    name = epoch_variant(method)[0]
-    found = get_method(name)
+    """What an align or refine job's settings carry about its ``method`` (for an embedder-epochs variant
+    ``<m>-e<k>`` the caller passes ``m``: orca.align.catalog.epoch_variant); None when nothing. Align: the method's
+    resolved settings for ``task`` (``overrides``: the config's ``method_settings[m]``) when it has any. Both stages,
+    for a method that is not built in: its file (and the settings file beside it) with their sha256, so the job's
+    process loads the planned file and an edit reruns the job. Refine reads no method settings (a control's refine
+    settings are in its task section)."""
+    found = get_method(method)
     out: dict = {}
-    settings = resolve_settings(name, task, overrides) if stage == "align" else {}
+    settings = resolve_settings(method, task, overrides) if stage == "align" else {}
     if settings:
         out["settings"] = settings
     if not found.builtin:

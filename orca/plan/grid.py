@@ -219,8 +219,7 @@ class Grid:
                 from ..methods import method_setting
 
                 base = epoch_variant(identity["method"])[0]
-                method = method_setting(stage, base, identity["task"],
-                                        (self.config.get("method_settings") or {}).get(base))
+                method = method_setting(stage, base, identity["task"], (self.config.get("method_settings") or {}).get(base))
                 if method:
                     extra["method"] = method
             snapshots = self.snapshots(identity["task"], identity["method"]) if stage == "align" else []

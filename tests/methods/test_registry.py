@@ -103,7 +103,7 @@ def test_a_job_carries_a_user_method_s_file_and_refuses_a_changed_one(method_dir
     assert setting["settings"] == {"scale": 3.0} and setting["file"].endswith("mean_gap.py")
     assert len(setting["sha256"]) == 64 and "settings_file_sha256" in setting
     assert method_setting("align", "l2", "iris") is None  # built in, no settings: nothing in the job's settings
-    refine = method_setting("refine", "mean-gap-e2", "wine")  # refine (a variant too): where the file is, no settings
+    refine = method_setting("refine", "mean-gap", "wine")  # refine: where the file is, no settings
     assert refine == {k: v for k, v in setting.items() if k != "settings"}
     registry._METHODS.pop("mean-gap")
     register_method_setting(json.loads(json.dumps(setting)))  # a job's process: known again from its document
